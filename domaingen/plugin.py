@@ -1,0 +1,179 @@
+"""The contracts a domain plugin fulfils: ``DomainPlugin`` and its ``Codec``.
+
+A plugin is registered under the entry-point group ``domaingen.plugins``; the entry
+point names an instance (or a zero-argument class) of ``DomainPlugin``. Everything
+domain-specific lives behind these two classes; the core never looks inside the
+records they pass around ("raw": a DataFrame, a list of pieces, an array of images...).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from .spec import DataSpec
+
+__all__ = ["Codec", "DomainPlugin", "GenerationRequest", "Metric", "StrictModel", "NoOptions"]
+
+
+class StrictModel(BaseModel):
+    """Base for every recipe section model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class NoOptions(StrictModel):
+    """An options section that takes no keys."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Documentation of one metric a plugin reports."""
+
+    name: str
+    direction: str  # "higher-is-better" | "lower-is-better" | "closer-to-real" | "informative"
+    formula: str
+
+
+@dataclass
+class GenerationRequest:
+    """What a plugin asks of a model family for one generation run.
+
+    ``conditions``: segment name -> category index, honoured natively by families that can.
+    ``controls``: family sampling controls (``temperature``, ``top_k``, ``top_p``,
+    ``primer`` int array, ``max_length``, ``allowed_tokens`` bool mask over the vocab...).
+    ``accept``: keeps only decoded records that meet the conditions and constraints; the
+    core repeats generation until enough records are accepted.
+    """
+
+    conditions: dict[str, int] | None = None
+    controls: dict[str, Any] = field(default_factory=dict)
+    accept: Callable[[Any], Any] | None = None
+
+
+class Codec(ABC):
+    """Invertible map between raw records and arrays, fitted on the training records.
+
+    ``decode(encode(raw))`` gives ``raw`` back up to the loss the codec documents.
+    State is JSON (``get_config``) plus named numpy arrays (``get_arrays``); no pickle.
+    """
+
+    @abstractmethod
+    def fit(self, raw: Any) -> "Codec":
+        """Learn the encoding from training records; returns ``self``."""
+
+    @abstractmethod
+    def encode(self, raw: Any) -> np.ndarray:
+        """Records -> arrays in the layout of ``spec``."""
+
+    @abstractmethod
+    def decode(self, x: np.ndarray, rng: np.random.Generator) -> Any:
+        """Arrays (as a model family generates them) -> records."""
+
+    @property
+    @abstractmethod
+    def spec(self) -> DataSpec:
+        """The DataSpec of the encoded arrays (valid after ``fit``)."""
+
+    @abstractmethod
+    def get_config(self) -> dict[str, Any]:
+        """JSON-serialisable state (no numpy arrays)."""
+
+    def get_arrays(self) -> dict[str, np.ndarray]:
+        """Numeric state saved beside the config in ``codec.npz`` (no object arrays)."""
+        return {}
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Codec":
+        """Rebuild a fitted codec from ``get_config()`` and ``get_arrays()``."""
+
+
+class DomainPlugin(ABC):
+    """One domain: how to load, encode, write and evaluate its records.
+
+    Options models are pydantic models (subclass ``StrictModel``); the core validates the
+    recipe's ``data.options``, ``generate.options`` and ``evaluate.options`` with them.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0.0.0"
+    description: ClassVar[str] = ""
+    DataOptions: ClassVar[type[BaseModel]] = NoOptions
+    GenerateOptions: ClassVar[type[BaseModel]] = NoOptions
+    EvaluateOptions: ClassVar[type[BaseModel]] = NoOptions
+    families: ClassVar[tuple[str, ...]] = ()
+    default_family: ClassVar[str] = ""
+    formats: ClassVar[tuple[str, ...]] = ()  # output formats; the first is the default
+
+    # --- data -----------------------------------------------------------------
+    @abstractmethod
+    def load(self, source: str, options: BaseModel, base_dir: Path) -> Any:
+        """Read records from ``source`` (a path relative to ``base_dir`` or an embedded
+        source such as ``sklearn:breast_cancer``). Raise ``DataError`` on bad input."""
+
+    @abstractmethod
+    def make_codec(self, options: BaseModel, family: str) -> Codec:
+        """A new, unfitted codec for the given data options and model family."""
+
+    @abstractmethod
+    def codec_from_config(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> Codec:
+        """Rebuild a fitted codec saved in a bundle."""
+
+    def split(self, raw: Any, holdout: float, rng: np.random.Generator) -> tuple[Any, Any]:
+        """Split records into (train, holdout); ``holdout`` is a fraction in [0, 1)."""
+        n = self.count(raw)
+        order = rng.permutation(n)
+        k = int(round(n * holdout))
+        return self.take_indices(raw, np.sort(order[k:])), self.take_indices(raw, np.sort(order[:k]))
+
+    # --- record collections -----------------------------------------------------
+    def count(self, raw: Any) -> int:
+        return len(raw)
+
+    def take_indices(self, raw: Any, idx: np.ndarray) -> Any:
+        return [raw[i] for i in idx]
+
+    def concat(self, parts: list[Any]) -> Any:
+        out: list[Any] = []
+        for p in parts:
+            out.extend(p)
+        return out
+
+    # --- generation and output ---------------------------------------------------
+    def generation_request(self, codec: Codec, options: BaseModel) -> GenerationRequest:
+        """Turn ``generate.options`` into native conditions, controls and a filter."""
+        return GenerationRequest()
+
+    @abstractmethod
+    def write(self, raw: Any, stem: Path, fmt: str, options: BaseModel) -> list[Path]:
+        """Write one shard of records to files named from ``stem`` (``part-00000``);
+        return their paths. Each file must appear complete (``files.atomic_path``)."""
+
+    @abstractmethod
+    def read(self, paths: list[Path]) -> Any:
+        """Read records back from files this plugin wrote (for ``evaluate --synthetic``)."""
+
+    # --- evaluation -----------------------------------------------------------------
+    def metrics(self) -> list[Metric]:
+        """Documentation of every metric ``evaluate`` reports."""
+        return []
+
+    @abstractmethod
+    def evaluate(
+        self,
+        real: Any,
+        synthetic: Any,
+        holdout: Any | None,
+        options: BaseModel,
+        out_dir: Path | None,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
+        """Compare real and synthetic records; return a JSON-serialisable report. If
+        ``out_dir`` is given, the plugin may also write ``report.html`` (and plots) there."""

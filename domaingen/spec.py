@@ -1,0 +1,103 @@
+"""DataSpec: what a codec tells the model families about the arrays it produces.
+
+The core and the families never know what a "column" or a "note" is; they only see
+segments of a flat vector (layout ``table``), integer token sequences (``tokens``) or
+fixed-shape float arrays (``grid``: images, spectrograms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Segment", "DataSpec", "SEGMENT_KINDS", "LAYOUTS"]
+
+SEGMENT_KINDS = ("continuous", "categorical", "binary")
+LAYOUTS = ("table", "tokens", "grid")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A contiguous slice of a ``table`` row.
+
+    ``continuous``: ``size`` real values (usually 1), roughly standardised by the codec.
+    ``categorical``: a one-hot block of ``size`` categories.
+    ``binary``: ``size`` independent 0/1 values (usually 1).
+    """
+
+    name: str
+    kind: str
+    size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in SEGMENT_KINDS:
+            raise ValueError(f"segment kind must be one of {SEGMENT_KINDS}, got {self.kind!r}")
+        if self.size < 1:
+            raise ValueError(f"segment {self.name!r} must have size >= 1")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Shapes and meaning of the encoded arrays of one dataset.
+
+    - ``table``: ``x`` is float32 ``(n, width)``; ``segments`` cover the width in order.
+    - ``tokens``: ``x`` is int32 ``(n, seq_len)`` with ids in ``[0, vocab_size)``;
+      ``special_tokens`` holds at least ``pad`` and may hold ``bos`` / ``eos``.
+    - ``grid``: ``x`` is float32 ``(n, *shape)``, values roughly in ``[-1, 1]``.
+    """
+
+    layout: str
+    shape: tuple[int, ...]
+    segments: tuple[Segment, ...] = ()
+    vocab_size: int = 0
+    special_tokens: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        object.__setattr__(self, "segments", tuple(self.segments))
+        if self.layout == "table":
+            width = sum(s.size for s in self.segments)
+            if self.shape != (width,):
+                raise ValueError(f"table shape {self.shape} does not match segment width {width}")
+        if self.layout == "tokens" and self.vocab_size < 2:
+            raise ValueError("tokens layout needs vocab_size >= 2")
+
+    @property
+    def width(self) -> int:
+        """Flat width of one sample (product of ``shape``)."""
+        out = 1
+        for s in self.shape:
+            out *= s
+        return out
+
+    def segment_slices(self) -> dict[str, slice]:
+        """Name -> column slice of each ``table`` segment."""
+        out, start = {}, 0
+        for seg in self.segments:
+            out[seg.name] = slice(start, start + seg.size)
+            start += seg.size
+        return out
+
+    def segment(self, name: str) -> Segment:
+        for seg in self.segments:
+            if seg.name == name:
+                return seg
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["shape"] = list(self.shape)
+        data["segments"] = [asdict(s) for s in self.segments]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "DataSpec":
+        return cls(
+            layout=data["layout"],
+            shape=tuple(data["shape"]),
+            segments=tuple(Segment(**s) for s in data.get("segments", ())),
+            vocab_size=int(data.get("vocab_size", 0)),
+            special_tokens={k: int(v) for k, v in data.get("special_tokens", {}).items()},
+        )

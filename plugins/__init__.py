@@ -1,0 +1,1 @@
+"""Domain plugins shipped with domaingen, installed as ``domaingen_plugins.<name>``."""

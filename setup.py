@@ -1,0 +1,65 @@
+"""Packaging for domaingen: the core, the shipped plugins and their entry points."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = "0.1.0"
+
+core_packages = find_packages(include=["domaingen", "domaingen.*"])
+plugin_packages = ["domaingen_plugins"] + [
+    "domaingen_plugins." + p for p in find_packages(where="plugins")
+]
+
+setup(
+    name="domaingen",
+    version=VERSION,
+    description="Recipe-driven synthetic data for tabular, music and other domains, built on Keras 3.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=core_packages + plugin_packages,
+    package_dir={"domaingen_plugins": "plugins"},
+    package_data={"domaingen_plugins.music": ["data/*"]},
+    install_requires=[
+        "keras>=3.8",
+        "tensorflow>=2.16",
+        "tensorflow-probability[tf]>=0.24",
+        "numpy>=1.26",
+        "scikit-learn>=1.4",
+        "scipy>=1.11",
+        "pandas>=2.1",
+        "pyarrow>=14",
+        "click>=8.1",
+        "pydantic>=2.6",
+        "ruamel.yaml>=0.18",
+        "rich>=13",
+        "matplotlib>=3.8",
+        # music plugin
+        "librosa>=0.10",
+        "soundfile>=0.12",
+        "pretty_midi>=0.2.10",
+        "music21>=9",
+    ],
+    extras_require={
+        "gpu": ["tensorflow[and-cuda]>=2.16"],
+        "jax": ["jax>=0.4.30"],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "sdmetrics>=0.14", "jax>=0.4.30"],
+    },
+    entry_points={
+        "console_scripts": ["domaingen = domaingen.cli:main"],
+        "domaingen.plugins": [
+            "tabular = domaingen_plugins.tabular:plugin",
+            "music = domaingen_plugins.music:plugin",
+        ],
+        "domaingen.models": [
+            "vae = domaingen.models.vae:family",
+            "gan = domaingen.models.gan:family",
+            "rnn = domaingen.models.autoregressive:rnn_family",
+            "transformer = domaingen.models.autoregressive:transformer_family",
+            "copula = domaingen.models.copula:family",
+        ],
+    },
+)

@@ -1,11 +1,12 @@
 """Packaging for domaingen: the core, the shipped plugins and their entry points."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
-VERSION = "0.1.0"
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "domaingen" / "_version.py").read_text()).group(1)
 
 core_packages = find_packages(include=["domaingen", "domaingen.*"])
 plugin_packages = ["domaingen_plugins"] + [

@@ -1,0 +1,3 @@
+"""The release of domaingen (bundles record it)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,348 @@
+"""The ``domaingen`` command line: parse, call the Python API, print.
+
+Exit codes: 0 success, 2 usage or validation error, 1 any other failure. Errors a user
+can cause print one short message naming the thing and the fix; ``--debug`` adds the
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._version import __version__
+
+__all__ = ["cli", "main"]
+
+
+class _Group(click.Group):
+    """Turns domaingen errors into short messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .errors import DomaingenError
+
+        try:
+            return super().invoke(ctx)
+        except DomaingenError as exc:
+            if _debug(ctx):
+                traceback.print_exc()
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if _debug(ctx):
+                traceback.print_exc()
+            click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            ctx.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool((root.obj or {}).get("debug"))
+
+
+def _reporter(ctx: click.Context):
+    from .progress import ProgressReporter, should_show
+
+    return ProgressReporter(should_show((ctx.find_root().obj or {}).get("quiet", False)))
+
+
+def _overrides(set_items: tuple[str, ...], seed: int | None) -> dict[str, Any]:
+    from .recipe import parse_overrides
+
+    out = parse_overrides(list(set_items))
+    if seed is not None:
+        out["seed"] = seed
+    return out
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+set_option = click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE", help="Override a recipe value, e.g. --set train.epochs=5 (repeatable).")
+seed_option = click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None, help="Override the recipe's seed.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="domaingen")
+@click.option("--debug", is_flag=True, help="Show tracebacks and library logs.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+    """Turn a recipe file into synthetic data for a domain."""
+    ctx.obj = {"debug": debug, "quiet": quiet}
+    if debug:
+        os.environ["DOMAINGEN_DEBUG"] = "1"
+
+
+# ---------------------------------------------------------------------------------- plugins
+@cli.group()
+def plugins() -> None:
+    """Installed domain plugins and model families."""
+
+
+@plugins.command("list")
+@json_option
+def plugins_list(as_json: bool) -> None:
+    """List plugins and model families with their version, distribution and status."""
+    from . import registry
+
+    rows = [dict(e.as_dict(), kind="plugin") for e in registry.plugins().values()]
+    rows += [dict(e.as_dict(), kind="model family") for e in registry.families().values()]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        status = row["status"] if row["status"] == "ok" else f"error: {row['error']}"
+        click.echo(f"{row['kind']:<13} {row['name']:<12} {row['version']:<10} {row['distribution']:<20} {status}")
+
+
+# ----------------------------------------------------------------------------------- recipe
+@cli.group()
+def recipe() -> None:
+    """Validate recipes and print their JSON Schema."""
+
+
+@recipe.command("validate")
+@click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@set_option
+def recipe_validate(recipes: tuple[Path, ...], set_items: tuple[str, ...]) -> None:
+    """Check RECIPES; print every problem with its path and line."""
+    from .errors import DomaingenError
+    from .recipe import load_recipe
+
+    failed: list[DomaingenError] = []
+    for path in recipes:
+        try:
+            load_recipe(path, _overrides(set_items, None))
+            click.echo(f"{path}: ok")
+        except DomaingenError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed.append(exc)
+    if failed:
+        sys.exit(max(e.exit_code for e in failed))
+
+
+@recipe.command("schema")
+def recipe_schema() -> None:
+    """Print the recipe JSON Schema (for editors), installed plugins' sections included."""
+    from .recipe import recipe_json_schema
+
+    _print_json(recipe_json_schema())
+
+
+# -------------------------------------------------------------------------------------- run
+@cli.command()
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder (default: runs/<recipe name>).")
+@seed_option
+@set_option
+@json_option
+@click.pass_context
+def run(ctx: click.Context, recipe_path: Path, out_dir: Path | None, seed: int | None, set_items: tuple[str, ...], as_json: bool) -> None:
+    """Train, save the bundle, generate, write and evaluate RECIPE in one go."""
+    from . import pipeline
+    from .recipe import load_recipe
+
+    recipe_obj = load_recipe(recipe_path, _overrides(set_items, seed))
+    out_dir = out_dir or Path("runs") / recipe_obj.name
+    result = pipeline.run(recipe_obj, out_dir, progress=_reporter(ctx))
+    if as_json:
+        _print_json(result.as_dict())
+        return
+    click.echo(f"bundle:    {result.bundle_dir}")
+    click.echo(f"synthetic: {result.synthetic_dir} ({len(result.files)} file{'s' if len(result.files) != 1 else ''}, {recipe_obj.model.generate.n} records)")
+    for path in result.report_files:
+        click.echo(f"report:    {path}")
+    summary = _headline(result.report)
+    if summary:
+        click.echo(f"scores:    {summary}")
+    click.echo("seconds:   " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+
+
+def _headline(report: dict[str, Any] | None) -> str:
+    """The report's top-level numeric metrics, one line."""
+    if not report:
+        return ""
+    metrics = report.get("metrics", {})
+    summary = metrics.get("summary", metrics)
+    items = [(k, v) for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return ", ".join(f"{k} {v:.3f}" for k, v in items[:8])
+
+
+# ------------------------------------------------------------------------------------ train
+@cli.command()
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(path_type=Path))
+@click.option("--bundle", "bundle_dir", required=True, type=click.Path(path_type=Path), help="Where to save the bundle (a folder, or a .zip file).")
+@seed_option
+@set_option
+@json_option
+@click.pass_context
+def train(ctx: click.Context, recipe_path: Path, bundle_dir: Path, seed: int | None, set_items: tuple[str, ...], as_json: bool) -> None:
+    """Train RECIPE and save the generator as a bundle."""
+    from . import pipeline
+    from .recipe import load_recipe
+
+    recipe_obj = load_recipe(recipe_path, _overrides(set_items, seed))
+    bundle = pipeline.train(recipe_obj, bundle_dir, progress=_reporter(ctx))
+    if as_json:
+        _print_json({"bundle": str(bundle_dir), "meta": bundle.meta})
+        return
+    history = bundle.meta.get("history", {})
+    last = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items() if v)
+    click.echo(f"bundle: {bundle_dir}" + (f"  (final {last})" if last else ""))
+
+
+# --------------------------------------------------------------------------------- generate
+@cli.command()
+@click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path))
+@click.option("-n", "n", required=True, type=click.IntRange(1), help="Number of records to generate.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder for the shards and manifest.json.")
+@seed_option
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Records per model call (default: the recipe's).")
+@click.option("--shard-size", type=click.IntRange(1), default=None, help="Records per output file (default: the recipe's).")
+@click.option("--format", "fmt", default=None, help="Output format (default: the recipe's, else the plugin's first).")
+@click.option("--option", "option_items", multiple=True, metavar="KEY=VALUE", help="Override a generate option, e.g. --option temperature=0.8 (repeatable).")
+@click.option("--workers", type=click.IntRange(1), default=1, help="Local worker processes (output is identical for any number).")
+@click.option("--engine", type=click.Choice(["local", "processes", "ray"]), default="local", help="Where shards are generated.")
+@click.option("--overwrite", is_flag=True, help="Replace the output of a different run in --out.")
+@json_option
+@click.pass_context
+def generate(
+    ctx: click.Context,
+    bundle_path: Path,
+    n: int,
+    out_dir: Path,
+    seed: int | None,
+    batch_size: int | None,
+    shard_size: int | None,
+    fmt: str | None,
+    option_items: tuple[str, ...],
+    workers: int,
+    engine: str,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
+    """Generate N records from BUNDLE into shards (part-00000.<ext> ...) plus manifest.json."""
+    from . import pipeline
+    from .recipe import parse_overrides
+
+    bundle = pipeline.load_bundle(bundle_path)
+    manifest = pipeline.generate(
+        bundle,
+        out_dir,
+        n,
+        seed=seed,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        fmt=fmt,
+        options=parse_overrides(list(option_items)),
+        workers=workers,
+        engine=engine,
+        overwrite=overwrite,
+        progress=_reporter(ctx),
+    )
+    if as_json:
+        _print_json(manifest)
+        return
+    files = sum(len(s["files"]) for s in manifest["shards"])
+    click.echo(f"{n} records in {len(manifest['shards'])} shard(s), {files} file(s): {out_dir}")
+
+
+# --------------------------------------------------------------------------------- evaluate
+@cli.command()
+@click.option("--bundle", "bundle_path", type=click.Path(path_type=Path), default=None, help="A bundle: its recipe names the real data.")
+@click.option("--recipe", "recipe_path", type=click.Path(path_type=Path), default=None, help="A recipe naming the real data.")
+@click.option("--synthetic", type=click.Path(path_type=Path), default=None, help="Synthetic output (a folder with manifest.json, or a file); default: generate from --bundle.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Where to write report.json / report.html.")
+@seed_option
+@set_option
+@json_option
+def evaluate(
+    bundle_path: Path | None,
+    recipe_path: Path | None,
+    synthetic: Path | None,
+    out_dir: Path | None,
+    seed: int | None,
+    set_items: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Compare synthetic records with the real ones and print the metrics."""
+    from . import pipeline
+    from .errors import UsageError
+    from .recipe import load_recipe
+
+    if (bundle_path is None) == (recipe_path is None):
+        raise UsageError("evaluate: give exactly one of --bundle BUNDLE or --recipe RECIPE")
+    bundle = None
+    if bundle_path is not None:
+        bundle = pipeline.load_bundle(bundle_path)
+        recipe_obj = bundle.recipe
+        if set_items or seed is not None:
+            from .recipe import recipe_from_dict
+
+            recipe_obj = recipe_from_dict(recipe_obj.document, _overrides(set_items, seed), base_dir=recipe_obj.base_dir, source=recipe_obj.source)
+    else:
+        recipe_obj = load_recipe(recipe_path, _overrides(set_items, seed))
+    plugin = _plugin_of(recipe_obj)
+    if synthetic is not None:
+        records = plugin.read(_synthetic_files(synthetic))
+    elif bundle is not None:
+        records = bundle.generate(recipe_obj.model.generate.n, seed=recipe_obj.seed)
+    else:
+        raise UsageError("evaluate --recipe needs --synthetic PATH (the output to compare with the recipe's data)")
+    report = pipeline.evaluate(recipe_obj, records, out_dir=out_dir)
+    if as_json:
+        _print_json(report)
+        return
+    click.echo(_headline(report) or json.dumps(report.get("metrics", {}), indent=2))
+    if out_dir is not None:
+        click.echo(f"report: {Path(out_dir) / 'report.json'}")
+
+
+def _plugin_of(recipe_obj: Any):
+    from . import registry
+
+    return registry.get_plugin(recipe_obj.model.data.plugin)
+
+
+def _synthetic_files(path: Path) -> list[Path]:
+    from .errors import DataError
+    from .generation import MANIFEST_NAME
+
+    if path.is_file():
+        return [path]
+    manifest = path / MANIFEST_NAME
+    if manifest.is_file():
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        return [path / f["path"] for shard in data.get("shards", []) for f in shard.get("files", [])]
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.startswith("part-"))
+        if files:
+            return files
+    raise DataError(f"--synthetic {path}: no synthetic output found; pass a file or a folder written by `domaingen generate`")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="domaingen", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

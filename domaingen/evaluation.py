@@ -1,0 +1,67 @@
+"""Evaluation: run a plugin's metrics on real vs synthetic records and write report.json.
+
+The plugin computes the numbers (it knows its domain); the core adds what every report
+shares (sizes, the metric documentation, versions) and writes the file atomically.
+Reports hold no timings so the same recipe and seed give byte-identical reports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._version import __version__
+from .files import atomic_path
+from .training import derive_seed
+
+__all__ = ["evaluate_records", "write_report", "to_jsonable"]
+
+
+def evaluate_records(plugin: Any, recipe: Any, real: Any, synthetic: Any, holdout: Any, out_dir: Path | None) -> dict[str, Any]:
+    """The plugin's report for ``synthetic`` against ``real`` (and ``holdout`` when it has records)."""
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    holdout = holdout if holdout is not None and plugin.count(holdout) > 0 else None
+    rng = np.random.default_rng(derive_seed(recipe.seed, "evaluate"))
+    metrics = plugin.evaluate(real, synthetic, holdout, recipe.evaluate_options, out_dir, rng)
+    return to_jsonable(
+        {
+            "domaingen_version": __version__,
+            "plugin": plugin.name,
+            "recipe": recipe.name,
+            "records": {
+                "real": plugin.count(real),
+                "synthetic": plugin.count(synthetic),
+                "holdout": plugin.count(holdout) if holdout is not None else 0,
+            },
+            "metrics": metrics,
+            "metric_definitions": {m.name: {"direction": m.direction, "formula": m.formula} for m in plugin.metrics()},
+        }
+    )
+
+
+def write_report(out_dir: Path, report: dict[str, Any]) -> Path:
+    """Write ``report.json`` in ``out_dir`` (complete or not at all)."""
+    path = out_dir / "report.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(report, indent=2, sort_keys=True, allow_nan=False), encoding="utf-8")
+    return path
+
+
+def to_jsonable(value: Any) -> Any:
+    """numpy scalars/arrays -> Python; NaN/inf -> None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,226 @@
+"""Batch generation: records in batches, written as shards with a manifest.
+
+Shard ``k`` is generated from a seed derived from ``(seed, k)``, so the output is the
+same whatever the number of workers, any shard can be regenerated alone, and an
+interrupted run resumes where it stopped (shards already in the manifest, with matching
+checksums, are kept). Files appear only complete (temporary name, then rename).
+Engines: ``local`` (in-process, default), ``processes`` (``--workers N``) and ``ray``;
+all of them run ``_run_shard``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConditionError, UsageError
+from .files import atomic_path, sha256_file
+from .progress import ProgressReporter
+from .training import derive_seed
+
+__all__ = ["generate_records", "write_shards", "MANIFEST_NAME", "ENGINES"]
+
+MANIFEST_NAME = "manifest.json"
+ENGINES = ("local", "processes", "ray")
+_MIN_CANDIDATES_BEFORE_GIVING_UP = 2000
+_MAX_CANDIDATES_PER_RECORD = 50
+
+
+def generate_records(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size: int) -> Any:
+    """``n`` decoded records that pass the plugin's filter (conditions, constraints).
+
+    Raises ``ConditionError`` when the filter accepts (almost) nothing, so an impossible
+    condition fails fast instead of looping forever.
+    """
+    plugin, codec, model = bundle.plugin, bundle.codec, bundle.model
+    request = plugin.generation_request(codec, recipe.generate_options)
+    parts: list[Any] = []
+    have = made = attempt = 0
+    while have < n:
+        rate = have / made if made else 1.0
+        want = min(batch_size, max(1, math.ceil((n - have) / max(rate, 0.02) * 1.1)))
+        batch_seed = derive_seed(seed, attempt)
+        x = model.generate(want, seed=batch_seed, conditions=request.conditions, controls=request.controls, batch_size=batch_size)
+        records = codec.decode(np.asarray(x), np.random.default_rng(batch_seed))
+        if request.accept is not None:
+            records = request.accept(records)
+        parts.append(records)
+        have += plugin.count(records)
+        made += want
+        attempt += 1
+        if have == 0 and made >= _MIN_CANDIDATES_BEFORE_GIVING_UP:
+            raise ConditionError(
+                f"none of {made} generated records met the conditions and constraints; they look impossible "
+                "for this data: check generate.options (values and ranges) against the training data"
+            )
+        if have < n and made >= _MAX_CANDIDATES_PER_RECORD * n + _MIN_CANDIDATES_BEFORE_GIVING_UP:
+            raise ConditionError(
+                f"only {have} of {n} records met the conditions after {made} were generated "
+                f"(acceptance {have / made:.3%}); relax the conditions or ask for fewer records"
+            )
+    combined = plugin.concat(parts)
+    return plugin.take_indices(combined, np.arange(n))
+
+
+# ------------------------------------------------------------------------------------------
+# shards
+
+
+def _shard_sizes(n: int, shard_size: int) -> list[int]:
+    full, rest = divmod(n, shard_size)
+    return [shard_size] * full + ([rest] if rest else [])
+
+
+def _run_shard(bundle: Any, options: dict[str, Any], k: int, count: int, seed: int, batch_size: int, fmt: str, out_dir: str) -> dict[str, Any]:
+    """Generate and write shard ``k``; return its manifest entry."""
+    recipe = bundle.recipe_with_options(options)
+    records = generate_records(bundle, recipe, count, seed=derive_seed(seed, "shard", k), batch_size=batch_size)
+    paths = bundle.plugin.write(records, Path(out_dir) / f"part-{k:05d}", fmt, recipe.generate_options)
+    return {
+        "index": k,
+        "records": count,
+        "files": [{"path": Path(p).name, "sha256": sha256_file(p)} for p in paths],
+    }
+
+
+_WORKER_BUNDLES: dict[str, Any] = {}
+
+
+def _run_shard_in_worker(bundle_path: str, *args: Any) -> dict[str, Any]:
+    """Process-pool / Ray entry: load the bundle once per worker, then run the shard."""
+    from .bundle import Bundle
+
+    if bundle_path not in _WORKER_BUNDLES:
+        _WORKER_BUNDLES[bundle_path] = Bundle.load(bundle_path)
+    return _run_shard(_WORKER_BUNDLES[bundle_path], *args)
+
+
+def write_shards(
+    bundle: Any,
+    out_dir: str | Path,
+    n: int,
+    *,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    shard_size: int | None = None,
+    fmt: str | None = None,
+    options: dict[str, Any] | None = None,
+    workers: int = 1,
+    engine: str = "local",
+    overwrite: bool = False,
+    progress: ProgressReporter | None = None,
+) -> dict[str, Any]:
+    """Generate ``n`` records into ``out_dir`` as ``part-NNNNN.<ext>`` shards plus ``manifest.json``."""
+    recipe = bundle.recipe_with_options(options)
+    gen = recipe.model.generate
+    seed = recipe.seed if seed is None else int(seed)
+    batch_size = batch_size or gen.batch_size
+    shard_size = shard_size or gen.shard_size
+    plugin = bundle.plugin
+    fmt = fmt or gen.format or plugin.formats[0]
+    if fmt not in plugin.formats:
+        raise UsageError(f"format {fmt!r}: the {plugin.name} plugin writes {', '.join(plugin.formats)}")
+    if engine not in ENGINES:
+        raise UsageError(f"engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if engine == "local" and workers > 1:
+        engine = "processes"
+    progress = progress or ProgressReporter(False)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    header = {
+        "bundle_model_sha256": bundle.meta["files"]["model.keras"],
+        "n": n,
+        "seed": seed,
+        "shard_size": shard_size,
+        "format": fmt,
+        "options": recipe.document.get("generate", {}).get("options", {}),
+    }
+    done = _resume_state(out_dir, header, overwrite)
+    sizes = _shard_sizes(n, shard_size)
+    todo = [k for k in range(len(sizes)) if k not in done]
+    manifest = {"format": "domaingen-manifest", "version": 1, "plugin": plugin.name, **header, "complete": False, "shards": []}
+
+    def record(entry: dict[str, Any] | None = None) -> None:
+        if entry is not None:
+            done[entry["index"]] = entry
+        manifest["shards"] = [done[k] for k in sorted(done)]
+        manifest["complete"] = len(done) == len(sizes)
+        _write_manifest(out_dir, manifest)
+
+    opts = dict(header["options"])
+    with progress.task("generating", len(sizes)) as bar:
+        bar.advance(len(sizes) - len(todo))
+        if engine == "local":
+            for k in todo:
+                record(_run_shard(bundle, opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)))
+                bar.advance(1)
+        elif engine == "processes":
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                futures = [
+                    pool.submit(_run_shard_in_worker, str(bundle.path), opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)) for k in todo
+                ]
+                for fut in as_completed(futures):
+                    record(fut.result())
+                    bar.advance(1)
+        else:
+            for entry in _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers):
+                record(entry)
+                bar.advance(1)
+    record()
+    return manifest
+
+
+def _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers):
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("engine 'ray' needs the ray package: pip install ray (or use --workers N for local processes)") from None
+    if not ray.is_initialized():
+        ray.init(num_cpus=workers if workers > 1 else None, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(_run_shard_in_worker)
+    pending = [task.remote(str(Path(bundle.path).resolve()), opts, k, sizes[k], seed, batch_size, fmt, str(Path(out_dir).resolve())) for k in todo]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
+
+
+def _resume_state(out_dir: Path, header: dict[str, Any], overwrite: bool) -> dict[int, dict[str, Any]]:
+    """Shards already written by an earlier run with the same parameters (checksums verified)."""
+    manifest_path = out_dir / MANIFEST_NAME
+    if not manifest_path.exists():
+        return {}
+    try:
+        previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        previous = {}
+    same_run = all(previous.get(key) == value for key, value in header.items())
+    if not same_run:
+        if not overwrite:
+            raise UsageError(
+                f"{out_dir} holds the output of a different generation run (other bundle, n, seed, format or options); "
+                "choose another --out folder or pass --overwrite"
+            )
+        for shard in previous.get("shards", []):
+            for f in shard.get("files", []):
+                (out_dir / Path(f["path"]).name).unlink(missing_ok=True)
+        return {}
+    done = {}
+    for shard in previous.get("shards", []):
+        files = shard.get("files", [])
+        if files and all((out_dir / f["path"]).is_file() and sha256_file(out_dir / f["path"]) == f["sha256"] for f in files):
+            done[int(shard["index"])] = shard
+    return done
+
+
+def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    with atomic_path(out_dir / MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")

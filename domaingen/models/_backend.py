@@ -1,0 +1,112 @@
+"""Compile functions that read a model's variables, for whichever Keras backend is active.
+
+Generation and the GAN training step run outside ``Model.fit``/``predict``; this module
+gives them the compiled, variable-aware callables that Keras' own trainers use:
+
+- TensorFlow: ``tf.function`` (XLA when ``jit``), variables read/assigned in place.
+- JAX: ``jax.jit`` over a pure function; the variables' current values are passed in and
+  mapped with ``keras.StatelessScope`` so a trained model is never captured as constants.
+- PyTorch: eager, under ``torch.no_grad()`` (best effort; not exercised by the tests).
+
+A ``SeedGenerator`` whose state is given per call makes in-graph randomness
+(``keras.random``) a pure function of that state on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._quiet import keras_module
+
+__all__ = ["backend_name", "StatelessFunction", "seed_state", "to_numpy"]
+
+keras = keras_module()
+
+
+def backend_name() -> str:
+    """The active Keras backend: ``tensorflow`` | ``jax`` | ``torch`` | ``numpy``."""
+    return keras.backend.backend()
+
+
+def seed_state(seed: int, stream: int = 0) -> np.ndarray:
+    """A SeedGenerator state for (seed, stream); streams are 2**20 draws apart."""
+    return np.array([int(seed) & 0x7FFFFFFF, (int(stream) << 20) & 0x7FFFFFFF], dtype=np.int64)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    return keras.ops.convert_to_numpy(x)
+
+
+class StatelessFunction:
+    """``fn(*args)`` compiled for the active backend, reading ``model``'s variables.
+
+    ``seed_generator`` (optional) is a SeedGenerator used inside ``fn``; each call gives
+    its state (``seed_state(...)``) so outputs depend only on the arguments and weights.
+    Variables are read at call time, so the function stays valid after more training.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        fn: Callable[..., Any],
+        *,
+        seed_generator: Any | None = None,
+        jit: bool = True,
+    ) -> None:
+        self.model = model
+        self.fn = fn
+        self.seed_generator = seed_generator
+        self.backend = backend_name()
+        self._compiled = self._compile(jit)
+
+    def _compile(self, jit: bool) -> Callable[..., Any]:
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(self.fn, jit_compile=jit, reduce_retracing=True)
+        if self.backend == "jax":
+            import jax
+
+            variables = list(self.model.variables)
+            gen_state = self.seed_generator.state if self.seed_generator is not None else None
+            if gen_state is not None and not any(v is gen_state for v in variables):
+                variables.append(gen_state)
+            self._variables = variables
+            fn = self.fn
+
+            def pure(values, state, *args):
+                mapping = list(zip(variables, values))
+                if gen_state is not None:
+                    mapping = [(v, state if v is gen_state else val) for v, val in mapping]
+                with keras.StatelessScope(state_mapping=mapping):
+                    return fn(*args)
+
+            return jax.jit(pure) if jit else pure
+        return self.fn
+
+    def __call__(self, *args: Any, state: np.ndarray | None = None) -> Any:
+        if self.backend == "jax":
+            values = [v.value for v in self._variables]
+            st = None
+            if state is not None:
+                st = keras.ops.convert_to_tensor(state, dtype=self.seed_generator.state.dtype)
+            return self._compiled(values, st, *args)
+        if state is not None and self.seed_generator is not None:
+            self.seed_generator.state.assign(
+                keras.ops.convert_to_tensor(state, dtype=self.seed_generator.state.dtype)
+            )
+        if self.backend == "torch":
+            import torch
+
+            with torch.no_grad():
+                return self._compiled(*args)
+        return self._compiled(*args)
+
+
+def batched(n: int, batch_size: int) -> Sequence[tuple[int, int]]:
+    """(start, stop) pairs covering ``range(n)`` in chunks of ``batch_size``."""
+    batch_size = max(1, int(batch_size))
+    return [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]

@@ -1,0 +1,406 @@
+"""Recipes: YAML loading with line numbers, validation that reports every problem at once,
+command-line overrides (``--set a.b=c``) and the JSON Schema for editors.
+
+A recipe is validated in two passes over the same document: the core sections with the
+models below, then each plugin- or family-owned ``options`` section with the pydantic
+model that plugin or family declares. All problems from both passes are reported together,
+each with its dotted path and YAML line.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .errors import PluginError, RecipeError, UsageError
+from .plugin import StrictModel
+
+__all__ = [
+    "Recipe",
+    "RecipeModel",
+    "SCHEMA_VERSION",
+    "load_recipe",
+    "recipe_from_dict",
+    "parse_overrides",
+    "recipe_json_schema",
+]
+
+SCHEMA_VERSION = 1
+
+
+class EarlyStoppingSection(StrictModel):
+    """Stop training when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs (0: off)."""
+
+    patience: int = Field(0, ge=0)
+    min_delta: float = Field(0.0, ge=0)
+    monitor: str = "loss"
+
+
+class DataSection(StrictModel):
+    plugin: str = Field(description="Domain plugin name (see `domaingen plugins list`).")
+    source: str = Field(description="A path (relative to the recipe's folder) or an embedded source such as sklearn:breast_cancer.")
+    options: dict[str, Any] = Field(default_factory=dict, description="The plugin's data options.")
+
+
+class ModelSection(StrictModel):
+    family: str | None = Field(None, description="Model family; default: the plugin's default.")
+    options: dict[str, Any] = Field(default_factory=dict, description="The family's options.")
+
+
+class TrainSection(StrictModel):
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(500, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    validation_split: float = Field(0.0, ge=0, lt=1)
+    early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
+
+
+class GenerateSection(StrictModel):
+    n: int = Field(1000, ge=1, description="Number of records to generate.")
+    batch_size: int = Field(10000, ge=1, description="Records per model call.")
+    shard_size: int = Field(100000, ge=1, description="Records per output file.")
+    format: str | None = Field(None, description="Output format; default: the plugin's first.")
+    options: dict[str, Any] = Field(default_factory=dict, description="The plugin's generation options.")
+
+
+class EvaluateSection(StrictModel):
+    enabled: bool = True
+    holdout: float = Field(0.2, ge=0, le=0.9, description="Fraction of records kept out of training for privacy and utility metrics.")
+    options: dict[str, Any] = Field(default_factory=dict, description="The plugin's evaluation options.")
+
+
+class RecipeModel(StrictModel):
+    schema_version: Literal[1] = Field(description="Recipe format version; this release reads 1.")
+    name: str | None = None
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    data: DataSection
+    model: ModelSection = Field(default_factory=ModelSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    generate: GenerateSection = Field(default_factory=GenerateSection)
+    evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
+
+
+@dataclass
+class Recipe:
+    """A validated recipe, with the plugin- and family-owned sections parsed."""
+
+    model: RecipeModel
+    source: str  # file path or "<dict>", for messages
+    base_dir: Path  # relative paths resolve against this folder
+    document: dict[str, Any]  # the resolved recipe as plain data (overrides applied)
+    data_options: BaseModel
+    family_name: str
+    family_options: BaseModel
+    generate_options: BaseModel
+    evaluate_options: BaseModel
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.model.name or (Path(self.source).stem if self.source != "<dict>" else "recipe")
+
+    @property
+    def seed(self) -> int:
+        return self.model.seed
+
+    def with_seed(self, seed: int) -> "Recipe":
+        """A copy of this recipe with another seed."""
+        return recipe_from_dict(
+            _set_path(copy.deepcopy(self.document), ("seed",), seed), base_dir=self.base_dir, source=self.source
+        )
+
+    def to_yaml(self) -> str:
+        """The resolved recipe as YAML text (what a bundle stores)."""
+        from ruamel.yaml import YAML
+
+        yaml = YAML(typ="safe", pure=True)
+        yaml.default_flow_style = False
+        buf = io.StringIO()
+        yaml.dump(_plain(self.document), buf)
+        return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# loading
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> Recipe:
+    """Read, override and validate a recipe file; raise ``RecipeError`` listing every problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"recipe {path}: file not found; check the path (recipes/ holds ready ones)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"recipe {path}: cannot be read ({exc}); save it as UTF-8 text") from None
+    document = _parse_yaml(text, str(path))
+    return _validate(document, overrides, base_dir=path.resolve().parent, source=str(path))
+
+
+def recipe_from_dict(
+    document: dict[str, Any], overrides: dict[str, Any] | list[str] | None = None, *, base_dir: str | Path = ".", source: str = "<dict>"
+) -> Recipe:
+    """Validate a recipe given as a Python dict (the same rules as a file)."""
+    return _validate(copy.deepcopy(document), overrides, base_dir=Path(base_dir).resolve(), source=source)
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML(typ="rt", pure=True)
+    try:
+        document = yaml.load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(source, [f"invalid YAML{where}: {problem}; fix the syntax there"]) from None
+    if not isinstance(document, dict):
+        raise RecipeError(source, ["the recipe must be a YAML mapping (key: value lines) at the top level"])
+    return document
+
+
+def parse_overrides(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """``["train.epochs=5", "data.options.transform=quantile"]`` -> ``{"train.epochs": 5, ...}``.
+
+    Values are parsed as YAML scalars/flow collections, so ``5`` is a number, ``true`` a
+    boolean and ``[a, b]`` a list.
+    """
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML(typ="safe", pure=True)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=5")
+        try:
+            out[key] = yaml.load(raw) if raw.strip() else ""
+        except YAMLError:
+            out[key] = raw
+    return out
+
+
+def _set_path(document: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    node = document
+    for part in path[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[path[-1]] = value
+    return document
+
+
+# --------------------------------------------------------------------------------------
+# validation
+
+
+def _validate(document: dict[str, Any], overrides: Any, *, base_dir: Path, source: str) -> Recipe:
+    from . import registry
+
+    overrides = parse_overrides(overrides)
+    overridden: set[tuple[str, ...]] = set()
+    for key, value in overrides.items():
+        path = tuple(key.split("."))
+        _set_path(document, path, value)
+        overridden.add(path)
+
+    problems: list[str] = []
+    model = _check(RecipeModel, document, (), document, overridden, problems)
+
+    def section(name: str) -> dict[str, Any]:
+        value = document.get(name)
+        return value if isinstance(value, dict) else {}
+
+    # plugin- and family-owned sections, validated even when core sections had problems
+    plugin = family = None
+    plugin_name = section("data").get("plugin")
+    if isinstance(plugin_name, str):
+        try:
+            plugin = registry.get_plugin(plugin_name)
+        except PluginError as exc:
+            problems.append(f"data.plugin{_line(document, ('data', 'plugin'), overridden)}: {exc}")
+    family_name = section("model").get("family") or (plugin.default_family if plugin else None)
+    if isinstance(family_name, str) and plugin is not None:
+        try:
+            family = registry.get_family(family_name)
+        except PluginError as exc:
+            problems.append(f"model.family{_line(document, ('model', 'family'), overridden)}: {exc}")
+        if family is not None and plugin.families and family_name not in plugin.families:
+            problems.append(
+                f"model.family{_line(document, ('model', 'family'), overridden)}: the {plugin.name} plugin "
+                f"does not support the {family_name!r} family; use one of {', '.join(plugin.families)}"
+            )
+
+    def options(owner: Any, attr: str, sec: str) -> BaseModel | None:
+        if owner is None:
+            return None
+        schema = getattr(owner, attr)
+        opts = section(sec).get("options", {})
+        return _check(schema, opts if opts is not None else {}, (sec, "options"), document, overridden, problems)
+
+    data_options = options(plugin, "DataOptions", "data")
+    generate_options = options(plugin, "GenerateOptions", "generate")
+    evaluate_options = options(plugin, "EvaluateOptions", "evaluate")
+    family_options = options(family, "Options", "model")
+
+    fmt = section("generate").get("format")
+    if plugin is not None and isinstance(fmt, str) and plugin.formats and fmt not in plugin.formats:
+        problems.append(
+            f"generate.format{_line(document, ('generate', 'format'), overridden)}: {fmt!r} is not an output "
+            f"format of the {plugin.name} plugin; use one of {', '.join(plugin.formats)}"
+        )
+
+    if problems:
+        raise RecipeError(source, problems)
+    assert model is not None and plugin is not None and family is not None
+    return Recipe(
+        model=model,
+        source=source,
+        base_dir=base_dir,
+        document=_plain(document),
+        data_options=data_options,
+        family_name=family_name,
+        family_options=family_options,
+        generate_options=generate_options,
+        evaluate_options=evaluate_options,
+        overrides=overrides,
+    )
+
+
+def _check(schema: type[BaseModel], value: Any, prefix: tuple, document: Any, overridden: set, problems: list[str]):
+    """Validate ``value`` against ``schema``; append one message per error to ``problems``."""
+    try:
+        return schema.model_validate(_plain(value))
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(_describe(err, schema, prefix, document, overridden))
+        return None
+
+
+def _describe(err: dict[str, Any], schema: type[BaseModel], prefix: tuple, document: Any, overridden: set) -> str:
+    loc = prefix + tuple(str(p) if not isinstance(p, int) else p for p in err["loc"])
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        valid = _fields_at(schema, err["loc"][:-1])
+        guess = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"did you mean {guess[0]!r}?" if guess else f"valid keys here: {', '.join(valid) or '(none)'}"
+        return f"{dotted}{_line(document, loc, overridden, key=True)}: unknown key; {hint}"
+    if kind == "missing":
+        parent = loc[:-1]
+        where = _line(document, parent, overridden) if parent else ""
+        what = "section" if _is_section(schema, err["loc"]) else "value"
+        return f"{dotted}{where}: required {what} is missing; add it" + (" under " + ".".join(map(str, parent)) if parent else " at the top level")
+    got = err.get("input")
+    shown = repr(got) if not isinstance(got, dict) else "a mapping"
+    return f"{dotted}{_line(document, loc, overridden)}: {err['msg']} (got {shown})"
+
+
+def _fields_at(schema: type[BaseModel], loc: tuple) -> list[str]:
+    model: Any = schema
+    for part in loc:
+        field_info = getattr(model, "model_fields", {}).get(part)
+        if field_info is None:
+            return []
+        model = field_info.annotation
+    return list(getattr(model, "model_fields", {}).keys())
+
+
+def _is_section(schema: type[BaseModel], loc: tuple) -> bool:
+    model: Any = schema
+    for part in loc:
+        field_info = getattr(model, "model_fields", {}).get(part)
+        if field_info is None:
+            return False
+        model = field_info.annotation
+    return isinstance(model, type) and issubclass(model, BaseModel)
+
+
+def _line(document: Any, loc: tuple, overridden: set, key: bool = False) -> str:
+    """`` (line N)`` for the value (or key) at ``loc`` in the YAML document, if known."""
+    if tuple(str(p) for p in loc) in {tuple(p) for p in overridden}:
+        return " (from --set)"
+    node, line = document, None
+    for part in loc:
+        lc = getattr(node, "lc", None)
+        try:
+            if isinstance(node, dict) and part in node:
+                if lc is not None:
+                    pos = lc.key(part) if key and part == loc[-1] else lc.value(part)
+                    line = pos[0] + 1
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                if lc is not None:
+                    line = lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        except (KeyError, AttributeError, TypeError):
+            break
+    return f" (line {line})" if line is not None else ""
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's commented containers -> plain dicts and lists (for pydantic and dumping)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    for kind in (bool, int, float, str):  # ruamel's ScalarFloat, ScalarInt... subclass these
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# JSON Schema
+
+
+def recipe_json_schema() -> dict[str, Any]:
+    """The recipe's JSON Schema; each installed plugin's and family's options are attached
+    with ``if``/``then`` on ``data.plugin`` / ``model.family``."""
+    from . import registry
+
+    schema = RecipeModel.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "domaingen recipe"
+    rules: list[dict[str, Any]] = []
+    for name, entry in registry.plugins().items():
+        if entry.obj is None:
+            continue
+        plugin = entry.obj
+        then: dict[str, Any] = {"properties": {}}
+        for sec, attr in (("data", "DataOptions"), ("generate", "GenerateOptions"), ("evaluate", "EvaluateOptions")):
+            then["properties"][sec] = {"properties": {"options": getattr(plugin, attr).model_json_schema()}}
+        rules.append({"if": _const_at(("data", "plugin"), name), "then": then})
+    for name, entry in registry.families().items():
+        if entry.obj is None:
+            continue
+        rules.append(
+            {
+                "if": _const_at(("model", "family"), name),
+                "then": {"properties": {"model": {"properties": {"options": entry.obj.Options.model_json_schema()}}}},
+            }
+        )
+    if rules:
+        schema["allOf"] = rules
+    return schema
+
+
+def _const_at(path: tuple[str, str], value: str) -> dict[str, Any]:
+    outer, inner = path
+    return {"properties": {outer: {"properties": {inner: {"const": value}}, "required": [inner]}}, "required": [outer]}

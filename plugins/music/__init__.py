@@ -1,0 +1,1 @@
+"""Music plugin (placeholder while building)."""

@@ -1,0 +1,210 @@
+"""Reading tables: CSV / Parquet files and scikit-learn's bundled medical data sets.
+
+``load_table`` returns a DataFrame whose columns already have usable dtypes: the
+recipe's ``drop`` list is applied, date-like text becomes ``datetime64`` (any era: the
+second unit of numpy/pandas covers years -2.9e11..2.9e11), and forced types are coerced
+with a ``DataError`` naming the column and a value that could not be read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from domaingen.errors import DataError
+
+from .options import DataOptions
+
+__all__ = ["load_table", "prepare_frame", "parse_datetimes", "SKLEARN_SOURCES", "read_file"]
+
+SKLEARN_SOURCES = ("breast_cancer", "diabetes")
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def load_table(source: str, options: DataOptions, base_dir: Path) -> pd.DataFrame:
+    """Read ``source`` and apply ``options`` (drop, column types)."""
+    if source.startswith("sklearn:"):
+        frame = _load_sklearn(source.split(":", 1)[1])
+    else:
+        path = Path(source).expanduser()
+        if not path.is_absolute():
+            path = Path(base_dir) / path
+        frame = read_file(path, sep=options.sep)
+    return prepare_frame(frame, options, source)
+
+
+def _load_sklearn(name: str) -> pd.DataFrame:
+    from sklearn import datasets
+
+    if name == "breast_cancer":
+        bunch = datasets.load_breast_cancer(as_frame=True)
+        frame = bunch.data.copy()
+        names = np.asarray(bunch.target_names)  # index 0 = malignant, 1 = benign
+        frame["diagnosis"] = pd.Series(names[bunch.target.to_numpy()], index=frame.index, dtype=object)
+        return frame
+    if name == "diabetes":
+        bunch = datasets.load_diabetes(as_frame=True, scaled=False)
+        return bunch.frame.copy()
+    known = ", ".join(f"sklearn:{s}" for s in SKLEARN_SOURCES)
+    raise DataError(f"unknown embedded data set 'sklearn:{name}'; use one of: {known}")
+
+
+def read_file(path: Path, sep: str | None = None) -> pd.DataFrame:
+    """Read one CSV or Parquet file, turning every failure into a ``DataError``."""
+    name = path.name.lower()
+    if not path.exists():
+        raise DataError(f"data file not found: {path} (check data.source; relative paths start at the recipe's folder)")
+    if path.is_dir():
+        raise DataError(f"data source {path} is a folder; name a .csv or .parquet file")
+    try:
+        if name.endswith(_PARQUET_SUFFIXES):
+            frame = pd.read_parquet(path)
+        elif name.endswith(_CSV_SUFFIXES):
+            if sep is None:
+                sep = "\t" if ".tsv" in name else ","
+            frame = pd.read_csv(path, sep=sep, low_memory=False)
+            frame = parse_datetimes(frame)
+        else:
+            raise DataError(
+                f"cannot tell the format of {path}: use a .csv, .tsv or .parquet file name"
+            )
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {path} is empty: it has no header and no rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise DataError(f"cannot read {path}: {type(exc).__name__}: {exc}".strip()) from None
+    except Exception as exc:  # pyarrow raises its own exception types for corrupt files
+        raise DataError(f"cannot read {path} (corrupt or not a table?): {type(exc).__name__}: {exc}") from None
+    return frame
+
+
+def parse_datetimes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn text columns whose every value is an ISO date / datetime into ``datetime64``."""
+    out = frame.copy()
+    for col in out.columns:
+        series = out[col]
+        if series.dtype != object and not pd.api.types.is_string_dtype(series.dtype):
+            continue
+        parsed = _parse_iso(series)
+        if parsed is not None:
+            out[col] = parsed
+    return out
+
+
+def _parse_iso(series: pd.Series, fmt: str | None = None) -> pd.Series | None:
+    """Parsed datetimes (unit: seconds, any era) or None when some value is not a date."""
+    values = series.dropna()
+    if len(values) == 0 or not all(isinstance(v, str) for v in values.iloc[:1000]):
+        return None
+    text = values.astype(str)
+    if fmt is None:
+        # cheap pre-check so that ordinary text columns are not parsed value by value
+        sample = text.iloc[:50]
+        if not sample.str.match(r"^\s*[+-]?\d{4,}-\d{2}-\d{2}").all():
+            return None
+        try:
+            stamps = np.asarray(text.str.strip().str.replace(" ", "T", n=1).to_numpy(), dtype="datetime64[s]")
+        except (ValueError, TypeError):
+            return None
+    else:
+        try:
+            stamps = pd.to_datetime(text, format=fmt).to_numpy().astype("datetime64[s]")
+        except (ValueError, TypeError, OverflowError):
+            return None
+    out = np.full(len(series), np.datetime64("NaT"), dtype="datetime64[s]")
+    out[np.flatnonzero(series.notna().to_numpy())] = stamps
+    return pd.Series(out, index=series.index, name=series.name)
+
+
+def prepare_frame(frame: pd.DataFrame, options: DataOptions, source: str = "data") -> pd.DataFrame:
+    """Apply ``drop`` and forced column types; check the table is usable."""
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{source}: expected a table, got {type(frame).__name__}")
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.columns.duplicated().any():
+        dup = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise DataError(f"{source}: duplicate column names {dup}; rename them")
+    missing = [c for c in options.drop if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source}: data.options.drop names unknown columns {missing}; columns are {list(frame.columns)}")
+    frame = frame.drop(columns=list(options.drop))
+    unknown = [c for c in options.columns if c not in frame.columns]
+    if unknown:
+        raise DataError(
+            f"{source}: data.options.columns names unknown columns {unknown}; columns are {list(frame.columns)}"
+        )
+    if frame.shape[1] == 0:
+        raise DataError(f"{source}: the table has no columns")
+    if frame.shape[0] == 0:
+        raise DataError(f"{source}: the table has no rows")
+    for col, col_opts in options.columns.items():
+        if col_opts.type == "datetime":
+            frame[col] = _coerce_datetime(frame[col], col_opts.format, source)
+        elif col_opts.type == "numeric":
+            frame[col] = _coerce_numeric(frame[col], source)
+    for col in frame.columns:
+        _check_readable(frame[col], source)
+    return frame.reset_index(drop=True)
+
+
+def _coerce_datetime(series: pd.Series, fmt: str | None, source: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return series
+    parsed = _parse_iso(series.astype(object).where(series.notna(), None), fmt)
+    if parsed is None:
+        bad = _first_bad(series, lambda v: _parse_iso(pd.Series([str(v)]), fmt) is not None)
+        hint = f" with format {fmt!r}" if fmt else " (ISO dates like 2024-01-31; set columns.<name>.format otherwise)"
+        raise DataError(f"{source}: column {series.name!r} is declared datetime but {bad!r} is not a date{hint}")
+    return parsed
+
+
+def _coerce_numeric(series: pd.Series, source: str) -> pd.Series:
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype(np.int64)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series
+    converted = pd.to_numeric(series, errors="coerce")
+    bad_mask = converted.isna() & series.notna()
+    if bad_mask.any():
+        bad = series[bad_mask].iloc[0]
+        raise DataError(f"{source}: column {series.name!r} is declared numeric but {bad!r} is not a number")
+    return converted
+
+
+def _first_bad(series: pd.Series, ok) -> object:
+    for v in series.dropna():
+        if not ok(v):
+            return v
+    return None
+
+
+def _check_readable(series: pd.Series, source: str) -> None:
+    """Reject columns holding values no column type can represent (lists, dicts, bytes...)."""
+    if series.dtype != object:
+        if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(series.dtype):
+            return
+        if (
+            pd.api.types.is_numeric_dtype(series.dtype)
+            or pd.api.types.is_bool_dtype(series.dtype)
+            or pd.api.types.is_datetime64_any_dtype(series.dtype)
+        ):
+            if isinstance(series.dtype, pd.DatetimeTZDtype):
+                return
+            if pd.api.types.is_complex_dtype(series.dtype):
+                raise DataError(f"{source}: column {series.name!r} holds complex numbers, which cannot be modelled")
+            return
+        raise DataError(
+            f"{source}: column {series.name!r} has type {series.dtype} which cannot be modelled; "
+            "drop it (data.options.drop) or convert it"
+        )
+    for v in series.dropna().iloc[:10_000]:
+        if not isinstance(v, (str, bool, int, float, np.generic)):
+            raise DataError(
+                f"{source}: column {series.name!r} holds a {type(v).__name__} value ({str(v)[:40]!r}); "
+                "only numbers, text, booleans and dates can be modelled: drop it (data.options.drop) or flatten it"
+            )

@@ -14,6 +14,7 @@ checksum, so a truncated, tampered or incompatible bundle fails with a clear mes
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import tempfile
 import zipfile
@@ -72,12 +73,25 @@ def save_bundle(target: str | Path, *, model: Any, codec: Any, recipe: Any, meta
             "plugin": {"name": plugin_entry.name, "version": plugin_entry.version, "distribution": plugin_entry.distribution},
             "family": {"name": family_entry.name, "distribution": family_entry.distribution, "version": family_entry.version},
             "seed": recipe.seed,
+            "weights_sha256": weights_digest(model),
             "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             **meta,
             "files": {name: sha256_file(tmp / name) for name in CONTENT_FILES},
         }
         (tmp / "meta.json").write_text(json.dumps(full_meta, indent=2, sort_keys=True), encoding="utf-8")
     return target
+
+
+def weights_digest(model: Any) -> str:
+    """SHA-256 over the model's weight values: the model's identity, independent of the
+    timestamps a ``.keras`` file carries (two identical trainings give the same digest)."""
+    keras = keras_module()
+    digest = hashlib.sha256()
+    for index, weight in enumerate(model.weights):  # by position: layer names vary between processes
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        digest.update(f"{index}:{value.dtype}:{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 class Bundle:

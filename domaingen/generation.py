@@ -134,7 +134,8 @@ def write_shards(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     header = {
-        "bundle_model_sha256": bundle.meta["files"]["model.keras"],
+        "bundle_weights_sha256": bundle.meta["weights_sha256"],
+        "bundle_codec_sha256": bundle.meta["files"]["codec.npz"],
         "n": n,
         "seed": seed,
         "shard_size": shard_size,

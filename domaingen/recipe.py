@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import difflib
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -234,16 +235,18 @@ def _validate(document: dict[str, Any], overrides: Any, *, base_dir: Path, sourc
         except PluginError as exc:
             problems.append(f"data.plugin{_line(document, ('data', 'plugin'), overridden)}: {exc}")
     family_name = section("model").get("family") or (plugin.default_family if plugin else None)
-    if isinstance(family_name, str) and plugin is not None:
-        try:
-            family = registry.get_family(family_name)
-        except PluginError as exc:
-            problems.append(f"model.family{_line(document, ('model', 'family'), overridden)}: {exc}")
-        if family is not None and plugin.families and family_name not in plugin.families:
+    if isinstance(family_name, str):
+        where = _line(document, ("model", "family"), overridden)
+        if plugin is not None and plugin.families and family_name not in plugin.families:
             problems.append(
-                f"model.family{_line(document, ('model', 'family'), overridden)}: the {plugin.name} plugin "
-                f"does not support the {family_name!r} family; use one of {', '.join(plugin.families)}"
+                f"model.family{where}: the {plugin.name} plugin does not support the {family_name!r} family; "
+                f"use one of {', '.join(plugin.families)}"
             )
+        else:
+            try:
+                family = registry.get_family(family_name)
+            except PluginError as exc:
+                problems.append(f"model.family{where}: {exc}")
 
     def options(owner: Any, attr: str, sec: str) -> BaseModel | None:
         if owner is None:
@@ -265,7 +268,7 @@ def _validate(document: dict[str, Any], overrides: Any, *, base_dir: Path, sourc
         )
 
     if problems:
-        raise RecipeError(source, problems)
+        raise RecipeError(source, sorted(problems, key=_line_of))
     assert model is not None and plugin is not None and family is not None
     return Recipe(
         model=model,
@@ -302,7 +305,7 @@ def _describe(err: dict[str, Any], schema: type[BaseModel], prefix: tuple, docum
         return f"{dotted}{_line(document, loc, overridden, key=True)}: unknown key; {hint}"
     if kind == "missing":
         parent = loc[:-1]
-        where = _line(document, parent, overridden) if parent else ""
+        where = _mapping_line(document, parent)
         what = "section" if _is_section(schema, err["loc"]) else "value"
         return f"{dotted}{where}: required {what} is missing; add it" + (" under " + ".".join(map(str, parent)) if parent else " at the top level")
     got = err.get("input")
@@ -352,6 +355,23 @@ def _line(document: Any, loc: tuple, overridden: set, key: bool = False) -> str:
         except (KeyError, AttributeError, TypeError):
             break
     return f" (line {line})" if line is not None else ""
+
+
+def _line_of(problem: str) -> int:
+    """Sort key: the line number a problem names (problems without one come first)."""
+    match = re.search(r"\(line (\d+)\)", problem)
+    return int(match.group(1)) if match else 0
+
+
+def _mapping_line(document: Any, loc: tuple) -> str:
+    """`` (line N)`` for the first line of the mapping at ``loc`` (where a missing key belongs)."""
+    node = document
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return ""
+        node = node[part]
+    lc = getattr(node, "lc", None)
+    return f" (line {lc.line + 1})" if lc is not None and lc.line is not None else ""
 
 
 def _plain(value: Any) -> Any:

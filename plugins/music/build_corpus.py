@@ -135,7 +135,7 @@ DEMO_TUNES = {
 }
 
 
-def write_demo_audio(target_dir: Path = AUDIO_DIR, sample_rate: int = 16000) -> list[Path]:
+def write_demo_audio(target_dir: Path = AUDIO_DIR, sample_rate: int = 8000) -> list[Path]:
     """Render the ``DEMO_TUNES`` to 16-bit mono WAVs (detached notes: 90% of each value)."""
     import soundfile as sf
 

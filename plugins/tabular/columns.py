@@ -118,12 +118,12 @@ def parse_bound(value: Any, info: ColumnInfo, what: str) -> float | None:
 
 
 def _decimals(values: np.ndarray) -> int | None:
-    """Smallest number of decimals (<= 6) that represents every value, else None."""
+    """Smallest number of decimals (<= 10) that represents every value, else None."""
     if len(values) == 0:
         return None
     sample = values[: 20_000]
-    for d in range(7):
-        if np.allclose(np.round(sample, d), sample, rtol=0, atol=1e-9 * max(1.0, float(np.abs(sample).max()))):
+    for d in range(11):
+        if np.allclose(np.round(sample, d), sample, rtol=0, atol=1e-12 * max(1.0, float(np.abs(sample).max()))):
             return d
     return None
 

@@ -111,6 +111,9 @@ class EvaluateOptions(StrictModel):
     """``evaluate.options``: what to measure and on how many rows."""
 
     target: str | None = Field(default=None, description="column predicted in the ML-efficacy test")
+    column_types: dict[str, Literal["numeric", "categorical", "boolean", "datetime", "id", "constant"]] = Field(
+        default_factory=dict, description="override detected types (e.g. mark identifiers: {patient_id: id})"
+    )
     task: Literal["auto", "classification", "regression"] = "auto"
     quality_rows: int = Field(default=50_000, ge=100, description="rows subsampled for pair trends")
     privacy_rows: int = Field(default=5_000, ge=10, description="synthetic rows queried for DCR")

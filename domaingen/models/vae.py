@@ -1,0 +1,394 @@
+"""Variational autoencoder family (``vae``) for ``table`` and ``grid`` DataSpecs.
+
+Tables: dense encoder/decoder with mixed-type likelihoods driven by the DataSpec
+segments, as in TVAE: continuous columns are Gaussian with a learned per-column sigma,
+categorical segments softmax cross-entropy, binary columns Bernoulli. ``condition_on``
+makes it a conditional VAE: the one-hots of those segments are concatenated to the
+encoder and decoder inputs; at generation ``conditions`` fixes them and the others are
+drawn from their training frequencies (stored in the model as non-trainable weights).
+
+Grids: strided-conv encoder and transposed-conv decoder, Gaussian likelihood with one
+learned sigma. The loss lives in ``compute_loss``, so ``Model.fit`` trains it on every
+backend; the KL weight ramps up over ``kl_warmup_epochs``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from .._quiet import keras_module
+from ..errors import DataError, UsageError
+from ..plugin import StrictModel
+from ..spec import DataSpec
+from ._backend import StatelessFunction, backend_name, batched, seed_state, to_numpy
+from ._table import TableLayout, check_table_data
+from .base import GenerativeModel, ModelFamily
+from .layers import conv_decoder, conv_encoder, dense_network
+from .likelihoods import bernoulli_nll, categorical_nll, gaussian_nll, kl_standard_normal
+
+__all__ = ["VAEOptions", "VAE", "VAEFamily", "family"]
+
+keras = keras_module()
+ops = keras.ops
+
+
+class VAEOptions(StrictModel):
+    """Recipe ``model.options`` of the ``vae`` family."""
+
+    latent_dim: int = Field(32, ge=1, description="size of the latent code")
+    hidden: list[int] = Field(default_factory=lambda: [128, 128], description="dense encoder widths (decoder mirrors them)")
+    conv_filters: list[int] = Field(default_factory=lambda: [32, 64], description="grid: encoder conv filters (decoder mirrors them)")
+    beta: float = Field(1.0, ge=0.0, description="weight of the KL term (beta-VAE)")
+    kl_warmup_epochs: int = Field(0, ge=0, description="epochs over which the KL weight ramps linearly to beta")
+    condition_on: list[str] = Field(default_factory=list, description="categorical/binary segments of a conditional VAE")
+    min_sigma: float = Field(0.01, gt=0.0, description="lower bound of the continuous columns' sigma")
+    jit_compile: bool = Field(True, description="XLA-compile training and sampling (TensorFlow, JAX)")
+    steps_per_execution: int = Field(8, ge=1, description="training batches per compiled call")
+
+
+def _as_options(options: BaseModel | dict | None, cls: type[StrictModel]) -> StrictModel:
+    if options is None:
+        return cls()
+    if isinstance(options, cls):
+        return options
+    if isinstance(options, BaseModel):
+        options = options.model_dump()
+    return cls(**options)
+
+
+class _KLWarmup(keras.callbacks.Callback):
+    def __init__(self, variable, beta: float, epochs: int):
+        super().__init__()
+        self.variable, self.beta, self.epochs = variable, beta, epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        ramp = 1.0 if self.epochs <= 0 else min(1.0, (epoch + 1) / (self.epochs + 1))
+        self.variable.assign(self.beta * ramp)
+
+
+@keras.saving.register_keras_serializable(package="domaingen")
+class VAE(GenerativeModel, keras.Model):
+    """A (conditional) VAE for a ``table`` or ``grid`` DataSpec; see the module docstring."""
+
+    native_conditions = True
+
+    def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = DataSpec.from_json(spec) if isinstance(spec, dict) else spec
+        self.options = _as_options(options, VAEOptions)
+        self.seed = int(seed)
+        o = self.options
+        if self.spec.layout not in ("table", "grid"):
+            raise UsageError(f"the vae family takes table or grid data, not {self.spec.layout!r}")
+        self.is_table = self.spec.layout == "table"
+        width = self.spec.width
+        if self.is_table:
+            self.layout = TableLayout(self.spec)
+            self.cond_segments = [self.layout.seg(n) for n in o.condition_on]
+        else:
+            self.layout = None
+            self.cond_segments = []
+        self.cond_dim = sum(s.size for s in self.cond_segments)
+        # binary condition segments are stored as [1-p, p] frequencies
+        self.freq_dim = sum(s.size if s.kind == "categorical" else 2 for s in self.cond_segments)
+        if self.is_table:
+            self.encoder = dense_network(width + self.cond_dim, o.hidden, 2 * o.latent_dim, name="encoder")
+            self.decoder = dense_network(o.latent_dim + self.cond_dim, o.hidden[::-1], width, name="decoder")
+        else:
+            self.encoder = conv_encoder(self.spec.shape, o.conv_filters, 2 * o.latent_dim, name="encoder")
+            self.decoder = conv_decoder(o.latent_dim, self.spec.shape, o.conv_filters[::-1], name="decoder")
+        self.log_sigma = self.add_weight(
+            name="log_sigma",
+            shape=(width if self.is_table else 1,),
+            initializer=keras.initializers.Constant(math.log(0.1)),
+        )
+        self.kl_weight = self.add_weight(
+            name="kl_weight", shape=(), initializer=keras.initializers.Constant(o.beta), trainable=False
+        )
+        self.cond_frequencies = self.add_weight(
+            name="cond_frequencies", shape=(max(1, self.freq_dim),), initializer="ones", trainable=False
+        )
+        self.train_seed = keras.random.SeedGenerator(self.seed, name="train_seed")
+        self.sample_seed = keras.random.SeedGenerator(self.seed + 1, name="sample_seed")
+        self.built = True
+        self._fns: dict[str, StatelessFunction] = {}
+
+    # --- network ------------------------------------------------------------------
+    def _clipped_log_sigma(self):
+        return ops.clip(self.log_sigma, math.log(self.options.min_sigma), 0.0)
+
+    def _conditions_of(self, x):
+        parts = [x[:, s.start : s.start + s.size] for s in self.cond_segments]
+        return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+    def _encode(self, x):
+        if self.cond_dim:
+            x = ops.concatenate([x, self._conditions_of(x)], axis=-1)
+        h = self.encoder(x)
+        latent = self.options.latent_dim
+        return h[:, :latent], ops.clip(h[:, latent:], -12.0, 8.0)
+
+    def _decode(self, z, cond=None):
+        if self.cond_dim:
+            z = ops.concatenate([z, cond], axis=-1)
+        return self.decoder(z)
+
+    def call(self, x, training=False):
+        mean, logvar = self._encode(x)
+        z = mean
+        if training:
+            eps = keras.random.normal(ops.shape(mean), seed=self.train_seed)
+            z = mean + ops.exp(0.5 * logvar) * eps
+        out = self._decode(z, self._conditions_of(x) if self.cond_dim else None)
+        return {"out": out, "mean": mean, "logvar": logvar}
+
+    def _reconstruction_nll(self, x, out):
+        """Per-row negative log-likelihood of ``x`` under the decoder output."""
+        log_sigma = self._clipped_log_sigma()
+        if not self.is_table:
+            nll = gaussian_nll(x, out, ops.reshape(log_sigma, ()))
+            return ops.sum(ops.reshape(nll, (ops.shape(x)[0], -1)), axis=-1)
+        total = 0.0
+        lay = self.layout
+        for s in lay.segments:
+            xs, os_ = x[:, s.start : s.start + s.size], out[:, s.start : s.start + s.size]
+            if s.kind == "continuous":
+                nll = gaussian_nll(xs, os_, log_sigma[s.start : s.start + s.size])
+                total = total + ops.sum(nll, axis=-1)
+            elif s.kind == "categorical":
+                total = total + categorical_nll(xs, os_)
+            else:
+                total = total + ops.sum(bernoulli_nll(xs, os_), axis=-1)
+        return total
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        rec = ops.mean(self._reconstruction_nll(x, y_pred["out"]))
+        kl = ops.mean(kl_standard_normal(y_pred["mean"], y_pred["logvar"]))
+        return rec + self.kl_weight * kl
+
+    # --- training -------------------------------------------------------------------
+    def _check_data(self, x: np.ndarray) -> np.ndarray:
+        if self.is_table:
+            return check_table_data(x, self.spec, "vae")
+        x = np.asarray(x, dtype="float32")
+        if x.shape[1:] != self.spec.shape or len(x) == 0:
+            raise DataError(f"vae: expected grid arrays of shape (n, {', '.join(map(str, self.spec.shape))}), got {x.shape}")
+        return x
+
+    def train_on(self, x, *, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
+        x = self._check_data(x)
+        if self.cond_segments:
+            self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
+        keras.utils.set_random_seed(int(seed))
+        jit = self.options.jit_compile and backend_name() in ("tensorflow", "jax")
+        batch_size = int(min(batch_size, len(x)))
+        self.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+            jit_compile=jit,
+            steps_per_execution=self.options.steps_per_execution,
+        )
+        warmup = _KLWarmup(self.kl_weight, self.options.beta, self.options.kl_warmup_epochs)
+        history = self.fit(
+            x,
+            epochs=int(epochs),
+            batch_size=batch_size,
+            shuffle=True,
+            validation_split=validation_split,
+            callbacks=[warmup, *list(callbacks)],
+            verbose=0,
+        )
+        self.kl_weight.assign(self.options.beta)
+        return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+    # --- generation -----------------------------------------------------------------
+    def _sample_conditions(self, batch, fixed, mask):
+        """Condition vectors: ``fixed`` where ``mask`` is 1, else drawn from training frequencies."""
+        parts, at = [], 0
+        u = keras.random.uniform((batch, len(self.cond_segments)), seed=self.sample_seed)
+        for i, s in enumerate(self.cond_segments):
+            if s.kind == "categorical":
+                freq = self.cond_frequencies[at : at + s.size]
+                at += s.size
+                cdf = ops.cumsum(freq) / ops.sum(freq)
+                idx = ops.minimum(ops.sum(ops.cast(cdf[None, :] < u[:, i : i + 1], "int32"), axis=-1), s.size - 1)
+                parts.append(ops.one_hot(idx, s.size, dtype="float32"))
+            else:
+                p1 = self.cond_frequencies[at + 1]
+                at += 2
+                parts.append(ops.cast(u[:, i : i + 1] < p1, "float32"))
+        drawn = ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+        return drawn * (1.0 - mask) + fixed * mask
+
+    def _fn(self, name: str):
+        if name not in self._fns:
+            jit = self.options.jit_compile and backend_name() in ("tensorflow", "jax")
+            fn = {
+                "sample": self._sample_fn,
+                "encode": self._encode_fn,
+                "decode_mode": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, False),
+                "decode_sample": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, True),
+            }[name]
+            self._fns[name] = StatelessFunction(self, fn, seed_generator=self.sample_seed, jit=jit)
+        return self._fns[name]
+
+    def _sample_fn(self, rows, fixed, mask):
+        batch = ops.shape(rows)[0]
+        z = keras.random.normal((batch, self.options.latent_dim), seed=self.sample_seed)
+        return self._decode_fn(z, fixed, mask, True)
+
+    def _decode_fn(self, z, fixed, mask, sample):
+        batch = ops.shape(z)[0]
+        cond = self._sample_conditions(batch, fixed, mask) if self.cond_dim else None
+        out = self._decode(z, cond)
+        if not self.is_table:
+            return out
+        if sample:
+            rows = self.layout.sample(out, self.sample_seed, self._clipped_log_sigma())
+        else:
+            rows = self._mode(out)
+        if self.cond_dim:
+            pieces, at = [], 0
+            for s in self.layout.segments:
+                if s in self.cond_segments:
+                    k = self.cond_segments.index(s)
+                    off = sum(c.size for c in self.cond_segments[:k])
+                    pieces.append(cond[:, off : off + s.size])
+                else:
+                    pieces.append(rows[:, s.start : s.start + s.size])
+            rows = ops.concatenate(pieces, axis=-1) if len(pieces) > 1 else pieces[0]
+        return rows
+
+    def _mode(self, out):
+        pieces = []
+        for s in self.layout.segments:
+            block = out[:, s.start : s.start + s.size]
+            if s.kind == "categorical":
+                block = ops.one_hot(ops.argmax(block, axis=-1), s.size, dtype=out.dtype)
+            elif s.kind == "binary":
+                block = ops.cast(block > 0, out.dtype)
+            pieces.append(block)
+        return ops.concatenate(pieces, axis=-1) if len(pieces) > 1 else pieces[0]
+
+    def _encode_fn(self, x):
+        return self._encode(x)[0]
+
+    def _condition_arrays(self, conditions):
+        """(fixed, mask) rows of shape (1, cond_dim) for the honoured conditions."""
+        fixed = np.zeros((1, max(1, self.cond_dim)), "float32")
+        mask = np.zeros_like(fixed)
+        checked = self.layout.check_conditions(conditions) if self.is_table else {}
+        at = 0
+        for s in self.cond_segments:
+            if s.name in checked:
+                idx = checked[s.name]
+                if s.kind == "categorical":
+                    fixed[0, at + idx] = 1.0
+                else:
+                    fixed[0, at] = float(idx)
+                mask[0, at : at + s.size] = 1.0
+            at += s.size
+        return fixed[:, : self.cond_dim or 1], mask[:, : self.cond_dim or 1]
+
+    def conditions_honoured(self, conditions: dict[str, int] | None) -> dict[str, int]:
+        """The subset of ``conditions`` this model fixes natively (its ``condition_on``)."""
+        checked = self.layout.check_conditions(conditions) if self.is_table else {}
+        names = {s.name for s in self.cond_segments}
+        return {k: v for k, v in checked.items() if k in names}
+
+    def generate(self, n, *, seed, conditions=None, controls=None, batch_size=65536):
+        """``n`` rows (table) or grids; identical for an identical ``seed`` and batch size."""
+        n = int(n)
+        if n <= 0:
+            return np.zeros((0, *self.spec.shape), "float32")
+        fixed, mask = self._condition_arrays(conditions)
+        fn = self._fn("sample")
+        out = []
+        for k, (a, b) in enumerate(batched(n, batch_size)):
+            rows = np.zeros((b - a,), "float32")
+            out.append(to_numpy(fn(rows, fixed, mask, state=seed_state(seed, k))))
+        return np.concatenate(out, axis=0)
+
+    # --- latent tools ----------------------------------------------------------------
+    def sample_latent(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` draws from the N(0, I) prior, shape (n, latent_dim)."""
+        return np.random.default_rng(seed).standard_normal((int(n), self.options.latent_dim)).astype("float32")
+
+    def encode(self, x: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+        """Posterior means of the latent codes of encoded data ``x``."""
+        x = self._check_data(x)
+        fn = self._fn("encode")
+        return np.concatenate([to_numpy(fn(x[a:b])) for a, b in batched(len(x), batch_size)], axis=0)
+
+    def decode_latent(self, z, *, conditions=None, sample: bool = False, seed: int = 0, batch_size: int = 65536):
+        """Decode latent codes. ``sample=False`` gives the decoder's mode (means, argmax
+        one-hots, binary logit > 0); ``sample=True`` draws rows as ``generate`` does.
+        Unfixed condition segments are drawn from training frequencies with ``seed``."""
+        z = np.asarray(z, dtype="float32").reshape(-1, self.options.latent_dim)
+        fixed, mask = self._condition_arrays(conditions)
+        fn = self._fn("decode_sample" if sample else "decode_mode")
+        out = [
+            to_numpy(fn(z[a:b], fixed, mask, state=seed_state(seed, k)))
+            for k, (a, b) in enumerate(batched(len(z), batch_size))
+        ]
+        return np.concatenate(out, axis=0) if out else np.zeros((0, *self.spec.shape), "float32")
+
+    def interpolate(self, z0, z1, steps: int, *, decode: bool = True, **decode_kwargs):
+        """``steps`` points on the straight line from ``z0`` to ``z1`` (decoded by default)."""
+        t = np.linspace(0.0, 1.0, int(steps), dtype="float32")[:, None]
+        z = (1.0 - t) * np.asarray(z0, "float32")[None] + t * np.asarray(z1, "float32")[None]
+        return self.decode_latent(z, **decode_kwargs) if decode else z
+
+    def traverse(self, z, dim: int, values, *, decode: bool = True, **decode_kwargs):
+        """Copies of ``z`` with latent dimension ``dim`` set to each of ``values``."""
+        if not 0 <= int(dim) < self.options.latent_dim:
+            raise UsageError(f"latent dimension {dim} is out of range [0, {self.options.latent_dim})")
+        values = np.asarray(values, "float32")
+        path = np.repeat(np.asarray(z, "float32").reshape(1, -1), len(values), axis=0)
+        path[:, int(dim)] = values
+        return self.decode_latent(path, **decode_kwargs) if decode else path
+
+    # --- serialisation ------------------------------------------------------------------
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "spec": self.spec.to_json(),
+            "options": self.options.model_dump(),
+            "seed": self.seed,
+        }
+
+
+class VAEFamily(ModelFamily):
+    """Builds ``VAE`` models."""
+
+    name = "vae"
+    description = "Variational autoencoder with mixed-type likelihoods (TVAE-like); conv for grids"
+    layouts = ("table", "grid")
+    Options = VAEOptions
+
+    def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> VAE:
+        opts = _as_options(options, VAEOptions)
+        if spec.layout not in self.layouts:
+            raise UsageError(f"the vae family takes {' or '.join(self.layouts)} data, not {spec.layout!r}; choose another family")
+        names = {s.name: s for s in spec.segments}
+        for name in opts.condition_on:
+            seg = names.get(name)
+            if seg is None or seg.kind == "continuous":
+                choices = sorted(s.name for s in spec.segments if s.kind != "continuous")
+                raise UsageError(
+                    f"vae condition_on names {name!r}, which is not a categorical or binary segment; "
+                    f"choose from: {', '.join(choices) or 'none'}"
+                )
+        if spec.layout == "grid" and opts.condition_on:
+            raise UsageError("vae condition_on applies to table data only; remove it for grid data")
+        keras.utils.set_random_seed(int(seed))
+        return VAE(spec.to_json(), opts.model_dump(), int(seed), name="vae")
+
+
+family = VAEFamily()

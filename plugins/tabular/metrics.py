@@ -1,0 +1,548 @@
+"""Quality, diagnostic, privacy and ML-efficacy metrics for tables (SDMetrics names and formulas).
+
+Every function takes pandas objects and returns plain floats (NaN where undefined). The
+formulas are listed in ``METRICS`` (shown by ``metrics()`` and docs/plugins/tabular.md).
+Big tables are subsampled as documented there; no function builds an all-pairs matrix.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from domaingen.plugin import Metric
+
+from .columns import datetime_to_int, detect_columns
+from .options import DataOptions, EvaluateOptions
+
+__all__ = [
+    "METRICS",
+    "sdtypes",
+    "ks_complement",
+    "tv_complement",
+    "correlation_similarity",
+    "contingency_similarity",
+    "boundary_adherence",
+    "category_adherence",
+    "quality_report",
+    "diagnostics",
+    "dcr",
+    "dcr_baseline_protection",
+    "dcr_overfitting_protection",
+    "exact_copy_rate",
+    "ml_efficacy",
+    "evaluate_tables",
+]
+
+METRICS = [
+    Metric("quality_score", "higher-is-better",
+           "mean(Column Shapes, Column Pair Trends), as SDMetrics' QualityReport; in [0, 1]"),
+    Metric("Column Shapes", "higher-is-better",
+           "mean over columns of KSComplement (numeric, datetime) or TVComplement (categorical, boolean)"),
+    Metric("KSComplement", "higher-is-better",
+           "1 - max_x |F_real(x) - F_syn(x)| (two-sample Kolmogorov-Smirnov D; missing values dropped)"),
+    Metric("TVComplement", "higher-is-better",
+           "1 - 1/2 * sum_c |p_real(c) - p_syn(c)| over the categories c of either table (missing dropped)"),
+    Metric("Column Pair Trends", "higher-is-better",
+           "mean over column pairs of CorrelationSimilarity (both numeric/datetime) or ContingencySimilarity "
+           "(otherwise; numeric columns binned into 10 bins of the real column); undefined pairs are skipped"),
+    Metric("CorrelationSimilarity", "higher-is-better",
+           "1 - |r_real - r_syn| / 2 with r the Pearson correlation of the pair (rows with a missing value dropped)"),
+    Metric("ContingencySimilarity", "higher-is-better",
+           "1 - 1/2 * sum_(a,b) |p_real(a,b) - p_syn(a,b)| over the joint categories (missing = a category)"),
+    Metric("BoundaryAdherence", "higher-is-better",
+           "share of synthetic values inside [min, max] of the real column (mean over numeric/datetime columns)"),
+    Metric("CategoryAdherence", "higher-is-better",
+           "share of synthetic values that are categories of the real column (mean over categorical/boolean columns)"),
+    Metric("DCR", "informative",
+           "distance to closest record: min over real rows of mean over columns of d_col, d_col = |a-b|/range "
+           "(numeric, datetime; range of the real reference) or [a != b] (categorical); missing vs value = 1"),
+    Metric("DCRBaselineProtection", "higher-is-better",
+           "min(1, median DCR(synthetic -> real) / median DCR(uniform random table -> real))"),
+    Metric("DCROverfittingProtection", "higher-is-better",
+           "min(1, 2 * (1 - share of synthetic rows closer to the training rows than to the holdout rows))"),
+    Metric("exact_copy_rate", "lower-is-better",
+           "share of synthetic rows equal, in every non-identifier column, to some training row"),
+    Metric("privacy_score", "higher-is-better",
+           "mean(DCRBaselineProtection, DCROverfittingProtection) (the first alone without a holdout)"),
+    Metric("ml_efficacy.real", "informative",
+           "score on the holdout of a gradient-boosting model trained on the real training rows "
+           "(classification: macro F1, accuracy also reported; regression: R^2)"),
+    Metric("ml_efficacy.synthetic", "higher-is-better",
+           "the same score for the same model trained on the synthetic rows"),
+    Metric("ml_efficacy.ratio", "higher-is-better", "ml_efficacy.synthetic / ml_efficacy.real (1 = as useful as real)"),
+]
+
+_CONTINUOUS = ("numerical", "datetime")
+_DISCRETE = ("categorical", "boolean")
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _mean(values) -> float:
+    arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    return float(arr.mean()) if len(arr) else float("nan")
+
+
+# --- column types ---------------------------------------------------------------------------------
+def sdtypes(real: pd.DataFrame, column_types: dict[str, str] | None = None) -> dict[str, str]:
+    """SDMetrics sdtype of each real column (``id`` columns are left out of every metric)."""
+    overrides = {k: {"type": v} for k, v in (column_types or {}).items()}
+    infos = detect_columns(real, DataOptions(columns=overrides))
+    out = {}
+    for info in infos:
+        if info.kind == "id":
+            continue
+        if info.kind == "constant":
+            s = real[info.name]
+            kind = "datetime" if pd.api.types.is_datetime64_any_dtype(s.dtype) else (
+                "numerical" if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) else "categorical")
+        else:
+            kind = {"numeric": "numerical"}.get(info.kind, info.kind)
+        out[info.name] = kind
+    return out
+
+
+def _numbers(series: pd.Series) -> np.ndarray:
+    """Float values of a numeric or datetime column (datetimes in seconds), NaN for missing."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return datetime_to_int(series, "s")
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _labels(series: pd.Series) -> pd.Series:
+    """Comparable category labels (missing -> None)."""
+    values = series.astype(object)
+    return values.where(series.notna(), None)
+
+
+# --- column shapes ---------------------------------------------------------------------------------
+def ks_complement(real: pd.Series, synthetic: pd.Series) -> float:
+    """1 - Kolmogorov-Smirnov D between the two empirical CDFs (missing values dropped)."""
+    a, b = _numbers(real), _numbers(synthetic)
+    a, b = np.sort(a[np.isfinite(a)]), np.sort(b[np.isfinite(b)])
+    if len(a) == 0 or len(b) == 0:
+        return float("nan")
+    points = np.concatenate([a, b])
+    cdf_a = np.searchsorted(a, points, side="right") / len(a)
+    cdf_b = np.searchsorted(b, points, side="right") / len(b)
+    return float(1.0 - np.max(np.abs(cdf_a - cdf_b)))
+
+
+def _frequencies(series: pd.Series, dropna: bool = True) -> pd.Series:
+    return _labels(series).value_counts(normalize=True, dropna=dropna)
+
+
+def tv_complement(real: pd.Series, synthetic: pd.Series) -> float:
+    """1 - total variation distance between the category frequencies (missing dropped)."""
+    if real.notna().sum() == 0 or synthetic.notna().sum() == 0:
+        return float("nan")
+    p, q = _frequencies(real), _frequencies(synthetic)
+    both = pd.concat([p, q], axis=1).fillna(0.0).to_numpy()
+    return float(1.0 - 0.5 * np.abs(both[:, 0] - both[:, 1]).sum())
+
+
+# --- column pair trends ---------------------------------------------------------------------------
+def correlation_similarity(real: pd.DataFrame, synthetic: pd.DataFrame) -> tuple[float, float, float]:
+    """(score, r_real, r_syn) for a pair of continuous columns; NaN where a side is constant."""
+    r = _pearson(_numbers(real.iloc[:, 0]), _numbers(real.iloc[:, 1]))
+    s = _pearson(_numbers(synthetic.iloc[:, 0]), _numbers(synthetic.iloc[:, 1]))
+    score = 1.0 - abs(r - s) / 2.0 if np.isfinite(r) and np.isfinite(s) else float("nan")
+    return float(score), float(r), float(s)
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 2:
+        return float("nan")
+    x, y = x - x.mean(), y - y.mean()
+    denom = math.sqrt(float((x * x).sum()) * float((y * y).sum()))
+    return float((x * y).sum() / denom) if denom > 0 else float("nan")
+
+
+def _bin_edges(real_values: np.ndarray, bins: int = 10) -> np.ndarray:
+    finite = real_values[np.isfinite(real_values)]
+    edges = np.histogram_bin_edges(finite, bins=bins) if len(finite) else np.array([0.0, 1.0])
+    edges[0], edges[-1] = -np.inf, np.inf
+    return edges
+
+
+def _discrete_codes(real: pd.Series, synthetic: pd.Series, continuous: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Integer codes of a column in both tables (numeric binned on the real column's edges)."""
+    if continuous:
+        a, b = _numbers(real), _numbers(synthetic)
+        edges = _bin_edges(a)
+        return np.digitize(a, edges), np.digitize(b, edges), len(edges) + 1
+    joined = pd.concat([_labels(real), _labels(synthetic)], ignore_index=True)
+    codes, uniques = pd.factorize(joined, use_na_sentinel=False)
+    return codes[: len(real)], codes[len(real):], max(len(uniques), 1)
+
+
+def _contingency_from_codes(ra, rb, sa, sb, kb) -> float:
+    p = np.bincount(ra * kb + rb) / len(ra)
+    q = np.bincount(sa * kb + sb) / len(sa)
+    size = max(len(p), len(q))
+    p, q = np.pad(p, (0, size - len(p))), np.pad(q, (0, size - len(q)))
+    return float(1.0 - 0.5 * np.abs(p - q).sum())
+
+
+def contingency_similarity(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: tuple[bool, bool] = (False, False)) -> float:
+    """1 - total variation distance of the joint frequencies of a column pair."""
+    ra, sa, _ = _discrete_codes(real.iloc[:, 0], synthetic.iloc[:, 0], continuous[0])
+    rb, sb, kb = _discrete_codes(real.iloc[:, 1], synthetic.iloc[:, 1], continuous[1])
+    return _contingency_from_codes(ra, rb, sa, sb, kb)
+
+
+def _subsample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    if len(frame) <= n:
+        return frame
+    return frame.iloc[np.sort(rng.choice(len(frame), n, replace=False))].reset_index(drop=True)
+
+
+def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, types: dict[str, str],
+                   rng: np.random.Generator, max_rows: int = 50_000) -> dict[str, Any]:
+    """Column Shapes, Column Pair Trends and their mean, with per-column / per-pair details."""
+    shapes = {}
+    for col, kind in types.items():
+        if kind in _CONTINUOUS:
+            shapes[col] = {"metric": "KSComplement", "score": ks_complement(real[col], synthetic[col])}
+        else:
+            shapes[col] = {"metric": "TVComplement", "score": tv_complement(real[col], synthetic[col])}
+    r, s = _subsample(real, max_rows, rng), _subsample(synthetic, max_rows, rng)
+    codes = {
+        col: _discrete_codes(r[col], s[col], kind in _CONTINUOUS) for col, kind in types.items()
+    }
+    numbers = {col: (_numbers(r[col]), _numbers(s[col])) for col, kind in types.items() if kind in _CONTINUOUS}
+    pairs = []
+    for a, b in itertools.combinations(list(types), 2):
+        if types[a] in _CONTINUOUS and types[b] in _CONTINUOUS:
+            rr = _pearson(*[numbers[c][0] for c in (a, b)])
+            ss = _pearson(*[numbers[c][1] for c in (a, b)])
+            score = 1.0 - abs(rr - ss) / 2.0 if np.isfinite(rr) and np.isfinite(ss) else float("nan")
+            pairs.append({"columns": [a, b], "metric": "CorrelationSimilarity", "score": score, "real": rr, "synthetic": ss})
+        else:
+            ra, sa, _ = codes[a]
+            rb, sb, kb = codes[b]
+            pairs.append({"columns": [a, b], "metric": "ContingencySimilarity",
+                          "score": _contingency_from_codes(ra, rb, sa, sb, kb)})
+    shape_score = _mean(d["score"] for d in shapes.values())
+    pair_score = _mean(d["score"] for d in pairs)
+    return {
+        "score": _mean([shape_score, pair_score]),
+        "properties": {
+            "Column Shapes": {"score": shape_score, "columns": shapes},
+            "Column Pair Trends": {"score": pair_score, "pairs": pairs, "rows_used": [len(r), len(s)]},
+        },
+    }
+
+
+# --- diagnostics --------------------------------------------------------------------------------
+def boundary_adherence(real: pd.Series, synthetic: pd.Series) -> float:
+    """Share of synthetic values in [min, max] of the real column (missing ones count as
+    outside unless the real column has missing values, in which case they are dropped)."""
+    a, b = _numbers(real), _numbers(synthetic)
+    lo, hi = np.nanmin(a), np.nanmax(a)
+    if np.isnan(a).any():
+        b = b[np.isfinite(b)]
+    if len(b) == 0:
+        return float("nan")
+    with np.errstate(invalid="ignore"):
+        return float(((b >= lo) & (b <= hi)).mean())
+
+
+def category_adherence(real: pd.Series, synthetic: pd.Series) -> float:
+    """Share of synthetic values among the real column's categories (missing allowed if real has it)."""
+    valid = set(_labels(real).dropna().tolist())
+    labels = _labels(synthetic)
+    ok = labels.isin(valid).to_numpy()
+    if real.isna().any():
+        ok |= labels.isna().to_numpy()
+    return float(ok.mean()) if len(ok) else float("nan")
+
+
+def diagnostics(real: pd.DataFrame, synthetic: pd.DataFrame, types: dict[str, str]) -> dict[str, Any]:
+    boundary = {c: boundary_adherence(real[c], synthetic[c]) for c, k in types.items() if k in _CONTINUOUS}
+    category = {c: category_adherence(real[c], synthetic[c]) for c, k in types.items() if k in _DISCRETE}
+    return {
+        "BoundaryAdherence": {"score": _mean(boundary.values()), "columns": boundary},
+        "CategoryAdherence": {"score": _mean(category.values()), "columns": category},
+    }
+
+
+# --- privacy ----------------------------------------------------------------------------------------
+class _DcrSpace:
+    """Embeds rows so that the Manhattan distance / n_columns is SDMetrics' DCR distance.
+
+    numeric/datetime: ``(x - min) / range`` of the reference, clipped to [0, 1], plus a
+    missing flag (missing -> 0.5 and flag 1); a constant reference column gives 0 when
+    equal and 1 otherwise. categorical: one-hot * 1/2 over the reference's (at most 200)
+    most frequent values and one "other" slot (so two different values are 1 apart).
+    Exact for values inside the reference's range; a value outside is compared as the
+    nearest boundary value; missing-vs-value counts 1 to 1.5 instead of 1.
+    """
+
+    MAX_SLOTS = 200
+
+    def __init__(self, reference: pd.DataFrame, types: dict[str, str]):
+        self.types = types
+        self.state = {}
+        for col, kind in types.items():
+            if kind in _CONTINUOUS:
+                x = _numbers(reference[col])
+                lo, hi = (np.nanmin(x), np.nanmax(x)) if np.isfinite(x).any() else (0.0, 0.0)
+                self.state[col] = (float(lo), float(hi - lo))
+            else:
+                top = _labels(reference[col]).value_counts(dropna=False).index[: self.MAX_SLOTS]
+                self.state[col] = {v: j for j, v in enumerate(top)}
+
+    def embed(self, frame: pd.DataFrame) -> np.ndarray:
+        blocks = []
+        for col, kind in self.types.items():
+            if kind in _CONTINUOUS:
+                lo, rng_ = self.state[col]
+                x = _numbers(frame[col])
+                missing = ~np.isfinite(x)
+                if rng_ > 0:
+                    v = np.clip((x - lo) / rng_, 0.0, 1.0)
+                else:
+                    v = (np.abs(x - lo) > 0).astype(np.float64)
+                v = np.where(missing, 0.5, v)
+                blocks.append(np.stack([v, missing.astype(np.float64)], axis=1))
+            else:
+                slots = self.state[col]
+                idx = _labels(frame[col]).map(lambda v, s=slots: s.get(v, len(s))).to_numpy(dtype=np.int64)
+                onehot = np.zeros((len(frame), len(slots) + 1), dtype=np.float64)
+                onehot[np.arange(len(frame)), idx] = 0.5
+                blocks.append(onehot)
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def dcr(query: pd.DataFrame, reference: pd.DataFrame, types: dict[str, str]) -> np.ndarray:
+    """Distance of each query row to its closest reference row (SDMetrics' DCR distance)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    space = _DcrSpace(reference, types)
+    index = NearestNeighbors(n_neighbors=1, metric="manhattan").fit(space.embed(reference))
+    dist, _ = index.kneighbors(space.embed(query))
+    return dist[:, 0].astype(np.float64) / len(types)
+
+
+def random_baseline(real: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """A table of independent uniform values within each real column's range / categories
+    (with the real missing rate), as SDMetrics builds for DCRBaselineProtection."""
+    out = {}
+    for col in real.columns:
+        s = real[col]
+        nan_ratio = float(s.isna().mean())
+        if pd.api.types.is_bool_dtype(s.dtype):
+            values = pd.Series(rng.choice(s.dropna().unique(), size=n), dtype=object)
+        elif pd.api.types.is_integer_dtype(s.dtype):
+            values = pd.Series(rng.integers(int(s.min()), int(s.max()) + 1, size=n), dtype=np.float64)
+        elif pd.api.types.is_float_dtype(s.dtype):
+            values = pd.Series(rng.uniform(s.min(), s.max(), size=n))
+        elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+            secs = _numbers(s)
+            values = pd.Series(int_seconds_to_datetime(rng.uniform(np.nanmin(secs), np.nanmax(secs), size=n)))
+        else:
+            values = pd.Series(rng.choice(s.dropna().unique(), size=n), dtype=object)
+        mask = rng.random(n) < nan_ratio
+        values[mask] = None if values.dtype == object else np.nan
+        out[col] = values
+    return pd.DataFrame(out)
+
+
+def int_seconds_to_datetime(seconds: np.ndarray) -> np.ndarray:
+    return np.round(seconds).astype(np.int64).astype("datetime64[s]")
+
+
+def dcr_baseline_protection(real: pd.DataFrame, synthetic: pd.DataFrame, types: dict[str, str],
+                            rng: np.random.Generator) -> dict[str, float]:
+    cols = list(types)
+    random_rows = random_baseline(real[cols], len(synthetic), rng)
+    med_syn = float(np.median(dcr(synthetic[cols], real[cols], types)))
+    med_rand = float(np.median(dcr(random_rows, real[cols], types)))
+    score = min(med_syn / med_rand, 1.0) if med_rand > 0 else float("nan")
+    return {"score": score, "median_DCR_synthetic": med_syn, "median_DCR_random_baseline": med_rand}
+
+
+def dcr_overfitting_protection(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
+                               types: dict[str, str]) -> dict[str, float]:
+    cols = list(types)
+    d_train = dcr(synthetic[cols], train[cols], types)
+    d_hold = dcr(synthetic[cols], holdout[cols], types)
+    closer = float(np.mean(d_train < d_hold))
+    return {"score": min(2.0 * (1.0 - closer), 1.0), "closer_to_training": closer, "closer_to_holdout": 1.0 - closer}
+
+
+def _row_hashes(frame: pd.DataFrame, types: dict[str, str]) -> np.ndarray:
+    norm = {}
+    for col, kind in types.items():
+        if kind in _CONTINUOUS:
+            norm[col] = _numbers(frame[col])
+        else:
+            norm[col] = _labels(frame[col]).astype(str).to_numpy()
+    return pd.util.hash_pandas_object(pd.DataFrame(norm), index=False).to_numpy()
+
+
+def exact_copy_rate(train: pd.DataFrame, synthetic: pd.DataFrame, types: dict[str, str]) -> float:
+    """Share of synthetic rows identical (all non-identifier columns) to a training row."""
+    if len(synthetic) == 0:
+        return float("nan")
+    known = _row_hashes(train, types)
+    return float(np.isin(_row_hashes(synthetic, types), known).mean())
+
+
+# --- ML efficacy ------------------------------------------------------------------------------------
+def _ml_matrix(frame: pd.DataFrame, features: list[str], types: dict[str, str]) -> pd.DataFrame:
+    out = {}
+    for col in features:
+        out[col] = _numbers(frame[col]) if types[col] in _CONTINUOUS else _labels(frame[col]).astype(str).to_numpy()
+    return pd.DataFrame(out)
+
+
+def ml_efficacy(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, target: str,
+                types: dict[str, str], task: str, rng: np.random.Generator, max_rows: int = 50_000) -> dict[str, Any]:
+    """Train-on-synthetic / test-on-real against train-on-real / test-on-real."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.metrics import accuracy_score, f1_score, r2_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    if task == "auto":
+        task = "regression" if types[target] in _CONTINUOUS else "classification"
+    features = [c for c in types if c != target]
+    categorical = [c for c in features if types[c] not in _CONTINUOUS]
+    seed = int(rng.integers(0, 2**31 - 1))
+
+    def prepare(frame):
+        frame = frame[frame[target].notna()]
+        frame = _subsample(frame.reset_index(drop=True), max_rows, rng)
+        x = _ml_matrix(frame, features, types)
+        y = _numbers(frame[target]) if task == "regression" else _labels(frame[target]).astype(str).to_numpy()
+        return x, y
+
+    def model(y):
+        pre = ColumnTransformer(
+            [("cat", OneHotEncoder(handle_unknown="ignore", max_categories=30, sparse_output=False), categorical)],
+            remainder="passthrough",
+        )
+        if task == "classification":
+            if len(np.unique(y)) < 2:
+                return DummyClassifier(strategy="most_frequent")
+            return make_pipeline(pre, HistGradientBoostingClassifier(max_iter=100, random_state=seed))
+        if len(y) < 2:
+            return DummyRegressor()
+        return make_pipeline(pre, HistGradientBoostingRegressor(max_iter=100, random_state=seed))
+
+    from threadpoolctl import threadpool_limits
+
+    x_test, y_test = prepare(holdout)
+    scores = {}
+    for name, frame in (("real", train), ("synthetic", synthetic)):
+        x, y = prepare(frame)
+        if len(y) == 0 or len(y_test) == 0:
+            scores[name] = {"score": float("nan")}
+            continue
+        with threadpool_limits(limits=1):  # OpenMP threads thrash on small tables and busy machines
+            pred = model(y).fit(x, y).predict(x_test)
+        if task == "classification":
+            scores[name] = {"score": float(f1_score(y_test, pred, average="macro")),
+                            "accuracy": float(accuracy_score(y_test, pred))}
+        else:
+            scores[name] = {"score": float(r2_score(y_test, pred))}
+    real_score, syn_score = scores["real"]["score"], scores["synthetic"]["score"]
+    ratio = syn_score / real_score if np.isfinite(real_score) and real_score > 0 else float("nan")
+    return {
+        "target": target,
+        "task": task,
+        "metric": "f1_macro" if task == "classification" else "r2",
+        "model": "HistGradientBoosting" + ("Classifier" if task == "classification" else "Regressor"),
+        "real": real_score,
+        "synthetic": syn_score,
+        "ratio": ratio,
+        "details": scores,
+    }
+
+
+# --- everything -------------------------------------------------------------------------------------
+def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
+                    options: EvaluateOptions, rng: np.random.Generator,
+                    column_types: dict[str, str] | None = None) -> dict[str, Any]:
+    """The whole tabular report (JSON-serialisable; NaN becomes null)."""
+    types = sdtypes(real, column_types)
+    missing = [c for c in types if c not in synthetic.columns]
+    if missing:
+        from domaingen.errors import DataError
+
+        raise DataError(f"the synthetic table lacks the real columns {missing}")
+    report: dict[str, Any] = {
+        "rows": {"real": len(real), "synthetic": len(synthetic), "holdout": 0 if holdout is None else len(holdout)},
+        "column_types": types,
+    }
+    report["quality"] = quality_report(real, synthetic, types, rng, options.quality_rows)
+    report["diagnostics"] = diagnostics(real, synthetic, types)
+
+    syn_q = _subsample(synthetic, options.privacy_rows, rng)
+    ref = _subsample(real, options.reference_rows, rng)
+    privacy: dict[str, Any] = {
+        "subsample": {"synthetic_rows": len(syn_q), "reference_rows": len(ref)},
+        "DCRBaselineProtection": dcr_baseline_protection(ref, syn_q, types, rng),
+        "exact_copy_rate": exact_copy_rate(real, synthetic, types),
+    }
+    if holdout is not None and len(holdout) > 0:
+        hold = _subsample(holdout, options.reference_rows, rng)
+        privacy["subsample"]["holdout_rows"] = len(hold)
+        privacy["DCROverfittingProtection"] = dcr_overfitting_protection(ref, syn_q, hold, types)
+    else:
+        privacy["DCROverfittingProtection"] = None
+    parts = [privacy["DCRBaselineProtection"]["score"]]
+    if privacy["DCROverfittingProtection"] is not None:
+        parts.append(privacy["DCROverfittingProtection"]["score"])
+    privacy["score"] = _mean(parts)
+    report["privacy"] = privacy
+
+    if options.target is None:
+        report["ml_efficacy"] = None
+    elif options.target not in types:
+        from domaingen.errors import UsageError
+
+        raise UsageError(
+            f"evaluate.options.target {options.target!r} is not a modelled column; choose one of {list(types)}"
+        )
+    elif holdout is None or len(holdout) == 0:
+        report["ml_efficacy"] = {"target": options.target, "skipped": "no holdout rows (set evaluate.holdout > 0)"}
+    else:
+        report["ml_efficacy"] = ml_efficacy(real, synthetic, holdout, options.target, types, options.task, rng, options.ml_rows)
+
+    ml = report["ml_efficacy"] or {}
+    report["summary"] = {
+        "quality_score": report["quality"]["score"],
+        "column_shapes": report["quality"]["properties"]["Column Shapes"]["score"],
+        "column_pair_trends": report["quality"]["properties"]["Column Pair Trends"]["score"],
+        "boundary_adherence": report["diagnostics"]["BoundaryAdherence"]["score"],
+        "category_adherence": report["diagnostics"]["CategoryAdherence"]["score"],
+        "privacy_score": privacy["score"],
+        "exact_copy_rate": privacy["exact_copy_rate"],
+        "ml_efficacy_real": ml.get("real"),
+        "ml_efficacy_synthetic": ml.get("synthetic"),
+        "ml_efficacy_ratio": ml.get("ratio"),
+    }
+    return _nan_to_none(report)

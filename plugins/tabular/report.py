@@ -1,0 +1,129 @@
+"""``report.html``: the numbers of a tabular evaluation plus plots (PNG embedded as base64).
+
+Plots: real vs synthetic histogram (numeric, datetime) or bar chart (categorical, boolean)
+per column, and the real and synthetic Pearson correlation matrices side by side.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from domaingen.files import atomic_path
+
+from .metrics import _labels, _numbers
+
+__all__ = ["write_report"]
+
+_REAL, _SYN = "#1f77b4", "#ff7f0e"
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _column_figure(real, synthetic, types, columns):
+    import matplotlib.pyplot as plt
+
+    ncols = 4
+    nrows = max(1, int(np.ceil(len(columns) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 2.6 * nrows), squeeze=False)
+    for ax, col in zip(axes.ravel(), columns):
+        if types[col] in ("numerical", "datetime"):
+            a, b = _numbers(real[col]), _numbers(synthetic[col])
+            a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+            if len(a):
+                lo, hi = np.percentile(a, [0.5, 99.5])
+                bins = np.linspace(lo, hi if hi > lo else lo + 1, 31)
+                ax.hist(a, bins=bins, density=True, alpha=0.5, color=_REAL, label="real")
+                ax.hist(np.clip(b, bins[0], bins[-1]), bins=bins, density=True, alpha=0.5, color=_SYN, label="synthetic")
+            if types[col] == "datetime":
+                ax.set_xlabel("seconds since 1970")
+        else:
+            p = _labels(real[col]).astype(str).value_counts(normalize=True)
+            q = _labels(synthetic[col]).astype(str).value_counts(normalize=True)
+            cats = list(p.index[:15])
+            x = np.arange(len(cats))
+            ax.bar(x - 0.2, p.reindex(cats).fillna(0).to_numpy(), width=0.4, color=_REAL, label="real")
+            ax.bar(x + 0.2, q.reindex(cats).fillna(0).to_numpy(), width=0.4, color=_SYN, label="synthetic")
+            ax.set_xticks(x, [c[:12] for c in cats], rotation=45, ha="right", fontsize=7)
+        ax.set_title(str(col)[:40], fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(columns):]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _correlation_figure(real, synthetic, columns):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, frame, title in ((axes[0], real, "real"), (axes[1], synthetic, "synthetic")):
+        mat = pd.DataFrame({c: _numbers(frame[c]) for c in columns}).corr().to_numpy()
+        im = ax.imshow(mat, vmin=-1, vmax=1, cmap="coolwarm")
+        ax.set_title(f"Pearson correlation ({title})")
+        ticks = np.arange(len(columns))
+        labels = [str(c)[:14] for c in columns]
+        ax.set_xticks(ticks, labels, rotation=90, fontsize=6)
+        ax.set_yticks(ticks, labels, fontsize=6)
+    fig.colorbar(im, ax=axes, shrink=0.8)
+    return fig
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return html.escape("—" if v is None else str(v))
+
+
+def write_report(report: dict[str, Any], real: pd.DataFrame, synthetic: pd.DataFrame, out_dir: Path,
+                 plot_columns: int = 40) -> Path:
+    """Write ``out_dir/report.html`` and return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    types = report["column_types"]
+    columns = list(types)[:plot_columns]
+    images = []
+    if columns:
+        fig = _column_figure(real, synthetic, types, columns)
+        images.append(("Columns: real vs synthetic", _png(fig)))
+        plt.close(fig)
+    numeric = [c for c in columns if types[c] in ("numerical", "datetime")]
+    if len(numeric) >= 2:
+        fig = _correlation_figure(real, synthetic, numeric)
+        images.append(("Correlation matrices", _png(fig)))
+        plt.close(fig)
+
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in report["summary"].items())
+    shapes = report["quality"]["properties"]["Column Shapes"]["columns"]
+    shape_rows = "".join(
+        f"<tr><td>{html.escape(c)}</td><td>{d['metric']}</td><td>{_fmt(d['score'])}</td></tr>" for c, d in shapes.items()
+    )
+    figures = "".join(f"<h2>{t}</h2><img src='data:image/png;base64,{b}'/>" for t, b in images)
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Tabular evaluation</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:2px 8px}}img{{max-width:100%}}</style>
+</head><body><h1>Tabular evaluation</h1>
+<p>{report['rows']['real']} real training rows, {report['rows']['synthetic']} synthetic rows, {report['rows']['holdout']} holdout rows.</p>
+<h2>Summary</h2><table>{rows}</table>
+<h2>Column Shapes</h2><table><tr><td><b>column</b></td><td><b>metric</b></td><td><b>score</b></td></tr>{shape_rows}</table>
+{figures}
+<h2>Full report</h2><pre>{html.escape(json.dumps(report, indent=1)[:200_000])}</pre>
+</body></html>"""
+    target = Path(out_dir) / "report.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text(body, encoding="utf-8")
+    return target

@@ -47,7 +47,8 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "jax": ["jax>=0.4.30"],
-        "dev": ["pytest>=8", "pytest-xdist>=3.5", "sdmetrics>=0.14", "jax>=0.4.30"],
+        "ray": ["ray>=2.9"],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "sdmetrics>=0.14", "jax>=0.4.30", "ray>=2.9"],
     },
     entry_points={
         "console_scripts": ["domaingen = domaingen.cli:main"],

@@ -34,6 +34,7 @@ __all__ = ["Bundle", "save_bundle", "BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION"]
 BUNDLE_FORMAT = "domaingen-bundle"
 BUNDLE_FORMAT_VERSION = 1
 CONTENT_FILES = ("model.keras", "codec.json", "codec.npz", "recipe.yaml")
+REQUIRED_META = ("format_version", "domaingen_version", "keras_version", "backend", "plugin", "family", "seed", "weights_sha256")
 
 
 def save_bundle(target: str | Path, *, model: Any, codec: Any, recipe: Any, meta: dict[str, Any]) -> Path:
@@ -211,6 +212,9 @@ def _read_meta(path: Path, folder: Path) -> dict[str, Any]:
         raise BundleError(f"bundle {path}: meta.json is corrupt ({exc}); train the bundle again") from None
     if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT or not isinstance(meta.get("files"), dict):
         raise BundleError(f"bundle {path}: meta.json does not describe a domaingen bundle")
+    missing = [key for key in REQUIRED_META if key not in meta]
+    if missing:
+        raise BundleError(f"bundle {path}: meta.json lacks {', '.join(missing)}; train the bundle again")
     if set(meta["files"]) != set(CONTENT_FILES):
         raise BundleError(f"bundle {path}: meta.json lists unexpected files {sorted(meta['files'])}")
     return meta

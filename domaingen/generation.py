@@ -186,7 +186,7 @@ def _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, wor
     except ImportError:
         raise UsageError("engine 'ray' needs the ray package: pip install ray (or use --workers N for local processes)") from None
     if not ray.is_initialized():
-        ray.init(num_cpus=workers if workers > 1 else None, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=workers if workers > 1 else None, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     task = ray.remote(_run_shard_in_worker)
     pending = [task.remote(str(Path(bundle.path).resolve()), opts, k, sizes[k], seed, batch_size, fmt, str(Path(out_dir).resolve())) for k in todo]
     while pending:

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._quiet import keras_module
 
-__all__ = ["backend_name", "StatelessFunction", "seed_state", "to_numpy"]
+__all__ = ["backend_name", "resolve_jit", "StatelessFunction", "seed_state", "to_numpy", "batched"]
 
 keras = keras_module()
 
@@ -29,6 +29,17 @@ keras = keras_module()
 def backend_name() -> str:
     """The active Keras backend: ``tensorflow`` | ``jax`` | ``torch`` | ``numpy``."""
     return keras.backend.backend()
+
+
+def resolve_jit(option: bool | None) -> bool:
+    """XLA compilation: ``None`` means on for JAX (always compiled), off for TensorFlow
+    (XLA on CPU measured several times slower than TF graphs here), off for PyTorch."""
+    backend = backend_name()
+    if backend == "jax":
+        return True
+    if backend == "torch":
+        return False
+    return bool(option)
 
 
 def seed_state(seed: int, stream: int = 0) -> np.ndarray:

@@ -24,7 +24,8 @@ from .._quiet import keras_module
 from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
-from ._backend import StatelessFunction, backend_name, batched, seed_state, to_numpy
+from ._options import as_options
+from ._backend import StatelessFunction, batched, resolve_jit, seed_state, to_numpy
 from ._table import TableLayout, check_table_data
 from .base import GenerativeModel, ModelFamily
 from .layers import conv_decoder, conv_encoder, dense_network
@@ -46,18 +47,8 @@ class VAEOptions(StrictModel):
     kl_warmup_epochs: int = Field(0, ge=0, description="epochs over which the KL weight ramps linearly to beta")
     condition_on: list[str] = Field(default_factory=list, description="categorical/binary segments of a conditional VAE")
     min_sigma: float = Field(0.01, gt=0.0, description="lower bound of the continuous columns' sigma")
-    jit_compile: bool = Field(True, description="XLA-compile training and sampling (TensorFlow, JAX)")
+    jit_compile: bool | None = Field(None, description="XLA on TensorFlow (JAX always compiles); None = off")
     steps_per_execution: int = Field(8, ge=1, description="training batches per compiled call")
-
-
-def _as_options(options: BaseModel | dict | None, cls: type[StrictModel]) -> StrictModel:
-    if options is None:
-        return cls()
-    if isinstance(options, cls):
-        return options
-    if isinstance(options, BaseModel):
-        options = options.model_dump()
-    return cls(**options)
 
 
 class _KLWarmup(keras.callbacks.Callback):
@@ -79,7 +70,7 @@ class VAE(GenerativeModel, keras.Model):
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.spec = DataSpec.from_json(spec) if isinstance(spec, dict) else spec
-        self.options = _as_options(options, VAEOptions)
+        self.options = as_options(options, VAEOptions)
         self.seed = int(seed)
         o = self.options
         if self.spec.layout not in ("table", "grid"):
@@ -186,7 +177,7 @@ class VAE(GenerativeModel, keras.Model):
         if self.cond_segments:
             self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
         keras.utils.set_random_seed(int(seed))
-        jit = self.options.jit_compile and backend_name() in ("tensorflow", "jax")
+        jit = resolve_jit(self.options.jit_compile)
         batch_size = int(min(batch_size, len(x)))
         self.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -227,7 +218,7 @@ class VAE(GenerativeModel, keras.Model):
 
     def _fn(self, name: str):
         if name not in self._fns:
-            jit = self.options.jit_compile and backend_name() in ("tensorflow", "jax")
+            jit = resolve_jit(self.options.jit_compile)
             fn = {
                 "sample": self._sample_fn,
                 "encode": self._encode_fn,
@@ -373,7 +364,7 @@ class VAEFamily(ModelFamily):
     Options = VAEOptions
 
     def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> VAE:
-        opts = _as_options(options, VAEOptions)
+        opts = as_options(options, VAEOptions)
         if spec.layout not in self.layouts:
             raise UsageError(f"the vae family takes {' or '.join(self.layouts)} data, not {spec.layout!r}; choose another family")
         names = {s.name: s for s in spec.segments}

@@ -223,7 +223,8 @@ class TabularCodec(Codec):
         if t["transform"] == "quantile":
             q = self.arrays_[f"quantiles_{i}"]
             u = _interp_increasing(np.where(finite, z, 0.0), q, np.linspace(0.0, 1.0, _QUANTILES))
-            u = np.clip(u, 0.5 / _QUANTILES, 1 - 0.5 / _QUANTILES)
+            edge = 0.5 / _QUANTILES  # keep normal scores finite: u -> [edge, 1 - edge], inverted on decode
+            u = edge + (1.0 - 2.0 * edge) * np.clip(u, 0.0, 1.0)
             out[:, slices[f"{info.name}.value"].start] = np.where(finite, ndtri(u), 0.0)
             return
         means, stds = self.arrays_[f"means_{i}"], self.arrays_[f"stds_{i}"]
@@ -271,7 +272,8 @@ class TabularCodec(Codec):
         t = self.transforms_[i]
         v = x[:, slices[f"{info.name}.value"].start]
         if t["transform"] == "quantile":
-            u = ndtr(v)
+            edge = 0.5 / _QUANTILES
+            u = np.clip((ndtr(v) - edge) / (1.0 - 2.0 * edge), 0.0, 1.0)
             z = np.interp(u, np.linspace(0.0, 1.0, _QUANTILES), self.arrays_[f"quantiles_{i}"])
         else:
             means, stds = self.arrays_[f"means_{i}"], self.arrays_[f"stds_{i}"]

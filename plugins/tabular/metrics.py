@@ -64,7 +64,8 @@ METRICS = [
     Metric("DCRBaselineProtection", "higher-is-better",
            "min(1, median DCR(synthetic -> real) / median DCR(uniform random table -> real))"),
     Metric("DCROverfittingProtection", "higher-is-better",
-           "min(1, 2 * (1 - share of synthetic rows closer to the training rows than to the holdout rows))"),
+           "min(1, 2 * (1 - share of synthetic rows closer to the training rows than to the holdout rows)); "
+           "the training rows are subsampled to the holdout's size"),
     Metric("exact_copy_rate", "lower-is-better",
            "share of synthetic rows equal, in every non-identifier column, to some training row"),
     Metric("privacy_score", "higher-is-better",
@@ -508,9 +509,13 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
         "exact_copy_rate": exact_copy_rate(real, synthetic, types),
     }
     if holdout is not None and len(holdout) > 0:
+        # equal-sized references: a bigger training set alone would put synthetic rows
+        # closer to it (nearest-neighbour distances shrink with the reference's size)
         hold = _subsample(holdout, options.reference_rows, rng)
+        ref_same = _subsample(ref, len(hold), rng)
         privacy["subsample"]["holdout_rows"] = len(hold)
-        privacy["DCROverfittingProtection"] = dcr_overfitting_protection(ref, syn_q, hold, types)
+        privacy["subsample"]["training_rows_for_overfitting"] = len(ref_same)
+        privacy["DCROverfittingProtection"] = dcr_overfitting_protection(ref_same, syn_q, hold, types)
     else:
         privacy["DCROverfittingProtection"] = None
     parts = [privacy["DCRBaselineProtection"]["score"]]

@@ -63,6 +63,18 @@ def test_worker_processes_give_identical_files(toy_bundle_dir, tmp_path):
     assert read_files(tmp_path / "one") == read_files(tmp_path / "two")
 
 
+def test_ray_engine_gives_identical_files(toy_bundle_dir, tmp_path):
+    import ray
+
+    bundle = dg.load_bundle(toy_bundle_dir)
+    write_shards(bundle, tmp_path / "local", 2000, shard_size=1000)
+    try:
+        write_shards(bundle, tmp_path / "ray", 2000, shard_size=1000, engine="ray", workers=2)
+    finally:
+        ray.shutdown()
+    assert read_files(tmp_path / "local") == read_files(tmp_path / "ray")
+
+
 def test_native_condition_and_filter(toy_bundle_dir):
     bundle = dg.load_bundle(toy_bundle_dir)
     records = bundle.generate(500, seed=2, options={"only": "c"})

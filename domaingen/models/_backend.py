@@ -56,7 +56,8 @@ class StatelessFunction:
 
     ``seed_generator`` (optional) is a SeedGenerator used inside ``fn``; each call gives
     its state (``seed_state(...)``) so outputs depend only on the arguments and weights.
-    Variables are read at call time, so the function stays valid after more training.
+    ``donate``: indices of arguments the caller never reuses (loop state); JAX updates
+    them in place. Variables are read at call time, so the function stays valid after more training.
     """
 
     def __init__(
@@ -66,11 +67,13 @@ class StatelessFunction:
         *,
         seed_generator: Any | None = None,
         jit: bool = True,
+        donate: tuple[int, ...] = (),
     ) -> None:
         self.model = model
         self.fn = fn
         self.seed_generator = seed_generator
         self.backend = backend_name()
+        self.donate = tuple(donate)
         self._compiled = self._compile(jit)
 
     def _compile(self, jit: bool) -> Callable[..., Any]:
@@ -90,12 +93,13 @@ class StatelessFunction:
 
             def pure(values, state, *args):
                 mapping = list(zip(variables, values))
-                if gen_state is not None:
+                if gen_state is not None and state is not None:
                     mapping = [(v, state if v is gen_state else val) for v, val in mapping]
                 with keras.StatelessScope(state_mapping=mapping):
                     return fn(*args)
 
-            return jax.jit(pure) if jit else pure
+            donate = tuple(2 + i for i in self.donate)  # JAX may update these buffers in place
+            return jax.jit(pure, donate_argnums=donate) if jit else pure
         return self.fn
 
     def __call__(self, *args: Any, state: np.ndarray | None = None) -> Any:

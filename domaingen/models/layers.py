@@ -58,8 +58,9 @@ class CausalSelfAttention(keras.layers.Layer):
 
     ``call(x)`` attends over the whole (causally masked) sequence for training;
     ``step(x_t, k_cache, v_cache, pos)`` writes the new key/value at ``pos`` into fixed-size
-    caches ``(batch, max_length, heads, head_dim)`` and attends to positions ``<= pos``,
-    so generating T tokens costs O(T) attention per token, never a full recomputation.
+    caches ``(batch, heads, max_length, head_dim)`` (a masked ``where``, portable and free
+    of per-backend scatter paths) and attends to positions ``<= pos``, so generating T
+    tokens costs O(T) work per token, never a recomputation of the prefix.
     """
 
     def __init__(self, num_heads: int, head_dim: int, dropout: float = 0.0, **kwargs):
@@ -97,14 +98,15 @@ class CausalSelfAttention(keras.layers.Layer):
 
     def step(self, x, k_cache, v_cache, pos):
         q, k, v = self._split(x)  # (b, 1, h, d)
-        zero = ops.zeros((), dtype="int32")
-        start = [zero, ops.cast(pos, "int32"), zero, zero]
-        k_cache = ops.slice_update(k_cache, start, ops.cast(k, k_cache.dtype))
-        v_cache = ops.slice_update(v_cache, start, ops.cast(v, v_cache.dtype))
-        scores = ops.einsum("bqhd,bkhd->bhqk", q, k_cache) / math.sqrt(self.head_dim)
-        visible = ops.arange(ops.shape(k_cache)[1]) <= pos
-        scores = ops.where(visible[None, None, None], scores, ops.full_like(scores, -1e9))
-        y = ops.einsum("bhqk,bkhd->bqhd", ops.softmax(scores, axis=-1), v_cache)
+        q, k, v = (ops.transpose(t, (0, 2, 1, 3)) for t in (q, k, v))  # (b, h, 1, d)
+        slots = ops.arange(ops.shape(k_cache)[2])
+        here = ops.equal(slots, pos)[None, None, :, None]
+        k_cache = ops.where(here, ops.cast(k, k_cache.dtype), k_cache)
+        v_cache = ops.where(here, ops.cast(v, v_cache.dtype), v_cache)
+        scores = ops.einsum("bhqd,bhkd->bhqk", q, k_cache) / math.sqrt(self.head_dim)
+        visible = (slots <= pos)[None, None, None, :]
+        scores = ops.where(visible, scores, ops.full_like(scores, -1e9))
+        y = ops.einsum("bhqk,bhkd->bqhd", ops.softmax(scores, axis=-1), v_cache)
         return self._merge(y), k_cache, v_cache
 
     def get_config(self):

@@ -1,7 +1,8 @@
 """``evaluate``: real vs synthetic (vs holdout) pieces -> a JSON report (+ report.html).
 
 The report holds, per metric of ``metrics.PIECE_METRICS``, the mean over the pieces of
-each set; the histogram distances (synthetic vs real, and holdout vs real as the level
+each set (real and holdout pieces are cut into excerpts as long as the synthetic ones
+when those are much shorter, so length-dependent metrics compare like with like); the histogram distances (synthetic vs real, and holdout vs real as the level
 two samples of the same corpus reach); whether the synthetic pitch-class entropy and
 scale consistency lie within 10% of the real means; and, if enabled, the Fréchet MFCC
 distance and the pYIN check of the rendered synthetic notes.
@@ -56,6 +57,38 @@ def _sample(pieces: list[Piece], k: int, rng: np.random.Generator) -> list[Piece
     return [pieces[i] for i in np.sort(rng.choice(len(pieces), size=k, replace=False))]
 
 
+def _bars(piece: Piece) -> float:
+    end = float(piece.ends.max()) if len(piece.notes) else 0.0
+    return end / piece.seconds_per_beat / piece.beats_per_bar
+
+
+def crop_to_bars(piece: Piece, bars: int) -> list[Piece]:
+    """Consecutive ``bars``-bar excerpts of ``piece`` (notes starting inside each; empty ones skipped)."""
+    span = bars * piece.beats_per_bar * piece.seconds_per_beat
+    end = float(piece.ends.max()) if len(piece.notes) else 0.0
+    out = []
+    for k in range(int(np.ceil(end / span - 1e-9))):
+        a, b = k * span, (k + 1) * span
+        notes = piece.notes[(piece.starts >= a - 1e-9) & (piece.starts < b - 1e-9)].copy()
+        if len(notes):
+            notes[:, 1:3] -= a
+            notes[:, 2] = np.minimum(notes[:, 2], span)
+            out.append(Piece(notes, tempo=piece.tempo, name=f"{piece.name}@{k}", beats_per_bar=piece.beats_per_bar))
+    return out
+
+
+def comparable(real: list[Piece], synthetic: list[Piece]) -> tuple[list[Piece], int | None]:
+    """Real pieces cut to the synthetic pieces' length when those are much shorter, so that
+    length-dependent metrics (range, entropy, classes used) compare like with like."""
+    lengths = [_bars(p) for p in synthetic if len(p.notes)]
+    if not lengths or not real:
+        return real, None
+    bars = max(1, int(np.ceil(np.median(lengths) - 1e-6)))
+    if np.median([_bars(p) for p in real]) <= 1.5 * bars:
+        return real, None
+    return [c for p in real for c in crop_to_bars(p, bars)], bars
+
+
 def _mfcc_bank(pieces: list[Piece], sr: int, seconds: float) -> np.ndarray:
     from .spectrogram import piece_audio
 
@@ -68,6 +101,7 @@ def _mfcc_bank(pieces: list[Piece], sr: int, seconds: float) -> np.ndarray:
 
 
 def audio_report(real, synthetic, holdout, options: MusicEvaluateOptions, rng) -> dict[str, Any]:
+    from .spectrogram import piece_audio
     from .synth import render
 
     sr, secs = options.sample_rate, options.audio_seconds
@@ -80,12 +114,13 @@ def audio_report(real, synthetic, holdout, options: MusicEvaluateOptions, rng) -
             real_bank, _mfcc_bank(_sample(holdout, options.audio_pieces, rng), sr, secs)
         )
     checked = []
-    symbolic = [p for p in synthetic if len(p.notes) and p.audio is None]
-    for piece in _sample(symbolic, options.pitch_check_pieces, rng):
+    for piece in _sample([p for p in synthetic if len(p.notes)], options.pitch_check_pieces, rng):
+        # the piece's WAV (as written by generate) when it has one, else a fresh rendering
         short = Piece(piece.notes[piece.starts < secs], tempo=piece.tempo, name=piece.name,
                       beats_per_bar=piece.beats_per_bar)
         if len(short.notes):
-            checked.append(M.rendered_note_pitch_accuracy(short, render(short, sr), sr))
+            y = piece_audio(piece, sr) if piece.audio is not None else render(short, sr)
+            checked.append(M.rendered_note_pitch_accuracy(short, y[: int((secs + 1) * sr)], sr))
     finite = [c for c in checked if math.isfinite(c)]
     out["rendered_note_pitch_accuracy"] = float(np.mean(finite)) if finite else math.nan
     out["rendered_pieces_checked"] = len(finite)
@@ -101,11 +136,13 @@ def evaluate(
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     holdout = list(holdout or [])
-    sets = {"real": real, "synthetic": synthetic}
+    real_cut, bars = comparable(real, synthetic)
+    sets = {"real": real_cut, "synthetic": synthetic}
     if holdout:
-        sets["holdout"] = holdout
+        sets["holdout"] = comparable(holdout, synthetic)[0]
     report: dict[str, Any] = {
-        "counts": {name: len(p) for name, p in sets.items()},
+        "counts": {"real": len(real), "synthetic": len(synthetic), **({"holdout": len(holdout)} if holdout else {})},
+        "real_cut_to_bars": bars,
         "metrics": {
             name: {label: _mean(pieces, fn) for label, pieces in sets.items()}
             for name, fn in M.PIECE_METRICS.items()

@@ -1,8 +1,8 @@
 """``generate.options`` -> a ``GenerationRequest``: sampling controls, primer, key mask, finishing.
 
 Sequence families (rnn/transformer) get native controls: ``temperature``, ``top_k``,
-``top_p``, ``max_length`` (tokens after ``bos``), ``primer`` (token ids starting with
-``bos``) and ``allowed_tokens`` (a vocab mask that removes note-ons outside the key or
+``top_p``, ``max_length`` (all tokens: ``bos``, the requested steps, counting the
+primer's, and ``eos``), ``primer`` (token ids starting with ``bos``) and ``allowed_tokens`` (a vocab mask that removes note-ons outside the key or
 the pitch range, plus ``pad``/``bos``), so every generated note obeys the key.
 Table families (vae/gan) cannot mask: their decoded notes are folded into the pitch
 range by octaves and moved to the nearest scale tone. ``accept`` then trims pieces to
@@ -85,19 +85,21 @@ def _check_primer(pitches: np.ndarray, low: int, high: int, key: str | None) -> 
             raise ConditionError(f"primer pitch {int(off[0])} is not in {key}; change the primer or the key")
 
 
-def _length_steps(codec: Codec, options: MusicGenerateOptions, tempo: float) -> tuple[int, float]:
-    """(grid steps or performance steps, seconds) of each generated piece."""
+def output_seconds(codec: Codec, options: MusicGenerateOptions) -> float:
+    """Length of each generated piece in seconds at the output tempo."""
     if options.length_seconds is not None:
-        seconds = float(options.length_seconds)
-    else:
-        bars = options.length_bars or DEFAULT_BARS
-        beats_per_bar = getattr(codec, "beats_per_bar_", None) or 4
-        seconds = bars * beats_per_bar * 60.0 / tempo
+        return float(options.length_seconds)
+    tempo = float(options.tempo or codec.tempo_)
+    bars = options.length_bars or DEFAULT_BARS
+    return bars * (getattr(codec, "beats_per_bar_", None) or 4) * 60.0 / tempo
+
+
+def _length_steps(codec: Codec, options: MusicGenerateOptions) -> int:
+    """Grid steps (melody) or time steps (performance) of the requested length."""
+    beats = output_seconds(codec, options) * float(options.tempo or codec.tempo_) / 60.0
     if isinstance(codec, MelodyCodec):
-        return max(1, int(round(seconds * tempo / 60.0 * codec.steps_per_quarter))), seconds
-    if isinstance(codec, PerformanceCodec):
-        return max(1, int(round(seconds / codec.step_seconds))), seconds
-    return 0, seconds
+        return max(1, int(round(beats * codec.steps_per_quarter)))
+    return max(1, int(round(beats * 60.0 / float(codec.tempo_) / codec.step_seconds)))
 
 
 def build_request(codec: Codec, options: MusicGenerateOptions) -> GenerationRequest:
@@ -121,16 +123,17 @@ def build_request(codec: Codec, options: MusicGenerateOptions) -> GenerationRequ
 
     controls: dict = {"temperature": float(options.temperature)}
     if sequence:
-        # the codec's own tempo sets the grid; the output tempo is applied when finishing
-        steps, _ = _length_steps(codec, options, float(codec.tempo_))
+        steps = _length_steps(codec, options)
         if isinstance(codec, PerformanceCodec):
-            steps = codec.sequence_length - 1  # events, not time: trimmed to length when finishing
+            steps = codec.sequence_length - 2  # events, not time: trimmed to length when finishing
         if options.top_k is not None:
             controls["top_k"] = int(options.top_k)
         if options.top_p is not None:
             controls["top_p"] = float(options.top_p)
-        controls["max_length"] = int(steps + 1)  # tokens after bos: the steps, then eos
-        controls["primer"] = np.concatenate([[BOS], stream]).astype(np.int32)
+        primer = np.concatenate([[BOS], stream]).astype(np.int32)
+        # total tokens: bos, the steps (the primer's first), then room for eos
+        controls["max_length"] = int(max(steps, len(stream)) + 2)
+        controls["primer"] = primer
         if options.key is not None or options.pitch_range is not None:
             controls["allowed_tokens"] = allowed_tokens(codec, low, high, options.key)
     return GenerationRequest(controls=controls, accept=_finisher(codec, options, (low, high), options.key))
@@ -153,11 +156,17 @@ def allowed_tokens(codec: Codec, low: int, high: int, key: str | None) -> np.nda
     return mask
 
 
+def _trim(piece: Piece, seconds: float) -> Piece:
+    notes = piece.notes[piece.notes[:, START] < seconds - 1e-9].copy()
+    notes[:, END] = np.minimum(notes[:, END], seconds)
+    return Piece(notes, tempo=piece.tempo, name=piece.name, beats_per_bar=piece.beats_per_bar)
+
+
 def _finisher(codec: Codec, options: MusicGenerateOptions, pitch_range, key):
     tempo = float(options.tempo or codec.tempo_)
     symbolic = not isinstance(codec, SpectrogramCodec)
     table = isinstance(codec, MelodyCodec) and codec.layout == "table"
-    _, seconds_at_codec = _length_steps(codec, options, float(codec.tempo_)) if symbolic else (0, None)
+    seconds = output_seconds(codec, options) if symbolic else None
 
     def finish(pieces: list[Piece]) -> list[Piece]:
         out = []
@@ -172,9 +181,6 @@ def _finisher(codec: Codec, options: MusicGenerateOptions, pitch_range, key):
                 if key is not None:
                     notes[:, PITCH] = snap_to_scale(notes[:, PITCH], key)
                     notes[:, PITCH] = fold_into_range(notes[:, PITCH], low, high)
-            if seconds_at_codec is not None and len(notes):
-                notes = notes[notes[:, START] < seconds_at_codec - 1e-9]
-                notes[:, END] = np.minimum(notes[:, END], seconds_at_codec)
             if isinstance(codec, MelodyCodec) and len(notes):
                 notes[:, VELOCITY] = options.velocity
             if not len(notes):
@@ -184,7 +190,10 @@ def _finisher(codec: Codec, options: MusicGenerateOptions, pitch_range, key):
             if pitch_range is not None and (notes[:, PITCH].min() < pitch_range[0] or notes[:, PITCH].max() > pitch_range[1]):
                 continue
             fixed = Piece(notes, tempo=piece.tempo, name=piece.name, beats_per_bar=piece.beats_per_bar)
-            out.append(fixed.with_tempo(tempo) if tempo != piece.tempo else fixed)
+            fixed = fixed.with_tempo(tempo) if tempo != piece.tempo else fixed
+            fixed = _trim(fixed, seconds)
+            if len(fixed.notes):
+                out.append(fixed)
         return out
 
     return finish

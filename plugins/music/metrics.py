@@ -193,7 +193,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         return math.nan
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    covmean = linalg.sqrtm(cov_a @ cov_b)
     covmean = np.real(covmean)
     value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2.0 * covmean))
     return max(value, 0.0)
@@ -210,8 +210,9 @@ def rendered_note_pitch_accuracy(piece: Piece, y: np.ndarray, sr: int, min_secon
     hop = 256
     f0, voiced, _ = librosa.pyin(
         np.asarray(y, dtype=np.float32), sr=sr, hop_length=hop, frame_length=2048, resolution=0.25,
-        fmin=float(librosa.midi_to_hz(max(notes[:, PITCH].min() - 2, 1))),
-        fmax=float(librosa.midi_to_hz(min(notes[:, PITCH].max() + 2, 127))),
+        # at least three octaves: pYIN's transition window needs the room
+        fmin=float(librosa.midi_to_hz(max(min(notes[:, PITCH].min() - 2, notes[:, PITCH].max() - 36), 1))),
+        fmax=float(librosa.midi_to_hz(min(max(notes[:, PITCH].max() + 2, notes[:, PITCH].min() + 36), 127))),
     )
     times = librosa.frames_to_time(np.arange(len(f0)), sr=sr, hop_length=hop)
     hits = 0

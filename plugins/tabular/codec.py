@@ -244,7 +244,7 @@ class TabularCodec(Codec):
 
     # --- decode -----------------------------------------------------------------------------
     def decode(self, x: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)  # float32 from the families; slices are widened where needed
         if x.ndim != 2 or x.shape[1] != self.spec.width:
             raise ValueError(f"expected arrays of shape (n, {self.spec.width}), got {x.shape}")
         n = len(x)
@@ -270,7 +270,7 @@ class TabularCodec(Codec):
 
     def _decode_continuous(self, i, info, x, slices, missing) -> pd.Series:
         t = self.transforms_[i]
-        v = x[:, slices[f"{info.name}.value"].start]
+        v = x[:, slices[f"{info.name}.value"].start].astype(np.float64)
         if t["transform"] == "quantile":
             edge = 0.5 / _QUANTILES
             u = np.clip((ndtr(v) - edge) / (1.0 - 2.0 * edge), 0.0, 1.0)

@@ -127,7 +127,8 @@ class RowFilter:
         keep = np.ones(len(frame), dtype=bool)
         for col, value in self.equals:
             key = _key(value)
-            keep &= frame[col].map(_key).to_numpy() == key if key is not None else frame[col].isna().to_numpy()
+            keys = frame[col].astype(object).map(_key)
+            keep &= np.fromiter((k == key for k in keys), dtype=bool, count=len(keys))
         for col, lo, hi in self.ranges:
             x = self._numbers(frame, col)
             ok = np.isfinite(x)

@@ -61,7 +61,7 @@ def read_file(path: Path, sep: str | None = None) -> pd.DataFrame:
         raise DataError(f"data source {path} is a folder; name a .csv or .parquet file")
     try:
         if name.endswith(_PARQUET_SUFFIXES):
-            frame = pd.read_parquet(path)
+            frame = _restore_parquet_units(path, pd.read_parquet(path))
         elif name.endswith(_CSV_SUFFIXES):
             if sep is None:
                 sep = "\t" if ".tsv" in name else ","
@@ -79,6 +79,22 @@ def read_file(path: Path, sep: str | None = None) -> pd.DataFrame:
         raise DataError(f"cannot read {path}: {type(exc).__name__}: {exc}".strip()) from None
     except Exception as exc:  # pyarrow raises its own exception types for corrupt files
         raise DataError(f"cannot read {path} (corrupt or not a table?): {type(exc).__name__}: {exc}") from None
+    return frame
+
+
+def _restore_parquet_units(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet has no second-resolution timestamps: give back the unit pandas wrote
+    (``datetime64[s]`` holds any era; it comes back as ``[ms]`` otherwise)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).pandas_metadata or {}
+    for col in meta.get("columns", []):
+        name, numpy_type = col.get("name"), str(col.get("numpy_type", ""))
+        if name in frame.columns and numpy_type.startswith("datetime64[") and str(frame[name].dtype) != numpy_type:
+            try:
+                frame[name] = frame[name].astype(numpy_type)
+            except (TypeError, ValueError, OverflowError):
+                pass
     return frame
 
 
@@ -106,6 +122,12 @@ def _parse_iso(series: pd.Series, fmt: str | None = None) -> pd.Series | None:
         sample = text.iloc[:50]
         if not sample.str.match(r"^\s*[+-]?\d{4,}-\d{2}-\d{2}").all():
             return None
+        if text.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True).any():
+            try:  # offsets given: a time-zone-aware column in UTC
+                parsed = pd.to_datetime(text, format="ISO8601", utc=True)
+            except (ValueError, TypeError, OverflowError):
+                return None
+            return parsed.reindex(series.index).rename(series.name)
         try:
             stamps = np.asarray(text.str.strip().str.replace(" ", "T", n=1).to_numpy(), dtype="datetime64[s]")
         except (ValueError, TypeError):

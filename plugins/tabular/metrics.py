@@ -49,7 +49,8 @@ METRICS = [
            "1 - 1/2 * sum_c |p_real(c) - p_syn(c)| over the categories c of either table (missing dropped)"),
     Metric("Column Pair Trends", "higher-is-better",
            "mean over column pairs of CorrelationSimilarity (both numeric/datetime) or ContingencySimilarity "
-           "(otherwise; numeric columns binned into 10 bins of the real column); undefined pairs are skipped"),
+           "(otherwise; numeric columns binned into 10 bins of the real column), counting, as SDMetrics, only "
+           "pairs with a real trend: |r_real| > 0.5 or Cramér's V > 0.3 (options real_*_threshold)"),
     Metric("CorrelationSimilarity", "higher-is-better",
            "1 - |r_real - r_syn| / 2 with r the Pearson correlation of the pair (rows with a missing value dropped)"),
     Metric("ContingencySimilarity", "higher-is-better",
@@ -64,8 +65,9 @@ METRICS = [
     Metric("DCRBaselineProtection", "higher-is-better",
            "min(1, median DCR(synthetic -> real) / median DCR(uniform random table -> real))"),
     Metric("DCROverfittingProtection", "higher-is-better",
-           "min(1, 2 * (1 - share of synthetic rows closer to the training rows than to the holdout rows)); "
-           "the training rows are subsampled to the holdout's size"),
+           "min(1, (1 - p) / (1 - p0)), p = share of synthetic rows closer to the training rows than to the "
+           "holdout rows, p0 = n_train / (n_train + n_holdout) its value without overfitting (SDMetrics: "
+           "equal sizes, p0 = 1/2, score = min(1, 2 (1 - p)))"),
     Metric("exact_copy_rate", "lower-is-better",
            "share of synthetic rows equal, in every non-identifier column, to some training row"),
     Metric("privacy_score", "higher-is-better",
@@ -216,9 +218,28 @@ def _subsample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.Data
     return frame.iloc[np.sort(rng.choice(len(frame), n, replace=False))].reset_index(drop=True)
 
 
+def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    """Cramér's V of two code arrays (NaN when a side has a single value)."""
+    from scipy.stats.contingency import association
+
+    _, ia = np.unique(a, return_inverse=True)
+    _, ib = np.unique(b, return_inverse=True)
+    table = np.zeros((ia.max() + 1, ib.max() + 1), dtype=np.int64)
+    np.add.at(table, (ia, ib), 1)
+    if min(table.shape) < 2:
+        return float("nan")
+    with np.errstate(all="ignore"):
+        return float(association(table, method="cramer"))
+
+
 def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, types: dict[str, str],
-                   rng: np.random.Generator, max_rows: int = 50_000) -> dict[str, Any]:
-    """Column Shapes, Column Pair Trends and their mean, with per-column / per-pair details."""
+                   rng: np.random.Generator, max_rows: int = 50_000,
+                   correlation_threshold: float = 0.5, association_threshold: float = 0.3) -> dict[str, Any]:
+    """Column Shapes, Column Pair Trends and their mean, with per-column / per-pair details.
+
+    As in SDMetrics' QualityReport, a pair counts towards Column Pair Trends only when the
+    real table shows a trend: |Pearson r| > ``correlation_threshold`` for two continuous
+    columns, Cramér's V > ``association_threshold`` otherwise (0 counts every pair)."""
     shapes = {}
     for col, kind in types.items():
         if kind in _CONTINUOUS:
@@ -236,14 +257,22 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, types: dict[str,
             rr = _pearson(*[numbers[c][0] for c in (a, b)])
             ss = _pearson(*[numbers[c][1] for c in (a, b)])
             score = 1.0 - abs(rr - ss) / 2.0 if np.isfinite(rr) and np.isfinite(ss) else float("nan")
-            pairs.append({"columns": [a, b], "metric": "CorrelationSimilarity", "score": score, "real": rr, "synthetic": ss})
+            counts = correlation_threshold <= 0 or (np.isfinite(rr) and abs(rr) > correlation_threshold)
+            pairs.append({"columns": [a, b], "metric": "CorrelationSimilarity", "score": score, "real": rr,
+                          "synthetic": ss, "meets_threshold": bool(counts)})
         else:
             ra, sa, _ = codes[a]
             rb, sb, kb = codes[b]
+            if association_threshold > 0:
+                v = _cramers_v(ra, rb)
+                counts = bool(np.isfinite(v) and v > association_threshold)
+            else:
+                v, counts = float("nan"), True
             pairs.append({"columns": [a, b], "metric": "ContingencySimilarity",
-                          "score": _contingency_from_codes(ra, rb, sa, sb, kb)})
+                          "score": _contingency_from_codes(ra, rb, sa, sb, kb), "real_association": v,
+                          "meets_threshold": counts})
     shape_score = _mean(d["score"] for d in shapes.values())
-    pair_score = _mean(d["score"] for d in pairs)
+    pair_score = _mean(d["score"] for d in pairs if d["meets_threshold"])
     return {
         "score": _mean([shape_score, pair_score]),
         "properties": {
@@ -331,7 +360,7 @@ class _DcrSpace:
                 onehot = np.zeros((len(frame), len(slots) + 1), dtype=np.float64)
                 onehot[np.arange(len(frame)), idx] = 0.5
                 blocks.append(onehot)
-        return np.concatenate(blocks, axis=1).astype(np.float32)
+        return np.concatenate(blocks, axis=1)
 
 
 def dcr(query: pd.DataFrame, reference: pd.DataFrame, types: dict[str, str]) -> np.ndarray:
@@ -388,7 +417,12 @@ def dcr_overfitting_protection(train: pd.DataFrame, synthetic: pd.DataFrame, hol
     d_train = dcr(synthetic[cols], train[cols], types)
     d_hold = dcr(synthetic[cols], holdout[cols], types)
     closer = float(np.mean(d_train < d_hold))
-    return {"score": min(2.0 * (1.0 - closer), 1.0), "closer_to_training": closer, "closer_to_holdout": 1.0 - closer}
+    # without overfitting a synthetic row is closer to the training rows with probability
+    # n_train / (n_train + n_holdout) (0.5 for equal sizes, SDMetrics' setting)
+    expected = len(train) / (len(train) + len(holdout))
+    score = min((1.0 - closer) / (1.0 - expected), 1.0)
+    return {"score": score, "closer_to_training": closer, "closer_to_holdout": 1.0 - closer,
+            "expected_closer_to_training": expected}
 
 
 def _row_hashes(frame: pd.DataFrame, types: dict[str, str]) -> np.ndarray:
@@ -498,7 +532,8 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
         "rows": {"real": len(real), "synthetic": len(synthetic), "holdout": 0 if holdout is None else len(holdout)},
         "column_types": types,
     }
-    report["quality"] = quality_report(real, synthetic, types, rng, options.quality_rows)
+    report["quality"] = quality_report(real, synthetic, types, rng, options.quality_rows,
+                                       options.real_correlation_threshold, options.real_association_threshold)
     report["diagnostics"] = diagnostics(real, synthetic, types)
 
     syn_q = _subsample(synthetic, options.privacy_rows, rng)
@@ -509,13 +544,9 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
         "exact_copy_rate": exact_copy_rate(real, synthetic, types),
     }
     if holdout is not None and len(holdout) > 0:
-        # equal-sized references: a bigger training set alone would put synthetic rows
-        # closer to it (nearest-neighbour distances shrink with the reference's size)
         hold = _subsample(holdout, options.reference_rows, rng)
-        ref_same = _subsample(ref, len(hold), rng)
         privacy["subsample"]["holdout_rows"] = len(hold)
-        privacy["subsample"]["training_rows_for_overfitting"] = len(ref_same)
-        privacy["DCROverfittingProtection"] = dcr_overfitting_protection(ref_same, syn_q, hold, types)
+        privacy["DCROverfittingProtection"] = dcr_overfitting_protection(ref, syn_q, hold, types)
     else:
         privacy["DCROverfittingProtection"] = None
     parts = [privacy["DCRBaselineProtection"]["score"]]

@@ -115,6 +115,12 @@ class EvaluateOptions(StrictModel):
         default_factory=dict, description="override detected types (e.g. mark identifiers: {patient_id: id})"
     )
     task: Literal["auto", "classification", "regression"] = "auto"
+    real_correlation_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="pairs of continuous columns count when |real r| exceeds this"
+    )
+    real_association_threshold: float = Field(
+        default=0.3, ge=0, le=1, description="other pairs count when the real Cramér's V exceeds this"
+    )
     quality_rows: int = Field(default=50_000, ge=100, description="rows subsampled for pair trends")
     privacy_rows: int = Field(default=5_000, ge=10, description="synthetic rows queried for DCR")
     reference_rows: int = Field(default=20_000, ge=10, description="real rows indexed for DCR")

@@ -1,0 +1,210 @@
+"""Tabular benchmark: SDGym's columns for each model family and data set.
+
+For every (family, data set) pair, in a fresh process:
+
+- fit time: codec fit + model training (``domaingen.train``), seconds;
+- peak memory: the process's peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``)
+  and its growth over the RSS measured after importing Keras/TensorFlow (so the runtime's own
+  ~0.5-1 GiB is shown apart from what the data, model and evaluation add);
+- sample time: rows generated per second (``bundle.generate``, decode included);
+- quality score, privacy score, ML-efficacy ratio (the tabular plugin's report).
+
+When the ``sdv`` package happens to be importable (it is never a dependency), its
+GaussianCopulaSynthesizer, TVAESynthesizer and CTGANSynthesizer run on the same training
+rows with the same epochs and batch size, are evaluated the same way, and the ratios
+domaingen / SDV are printed.
+
+``--rows N`` builds a large table (breast-cancer rows resampled with 5 % Gaussian jitter,
+plus an identifier and an admission date) to check that training + generation +
+evaluation stay within a few GiB.
+
+    python benchmarks/tabular.py --families copula,vae --datasets breast_cancer --epochs 100
+    python benchmarks/tabular.py --families vae --rows 1000000 --epochs 1 --n-synthetic 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGETS = {"breast_cancer": ("diagnosis", "classification"), "diabetes": ("target", "regression"), "large": ("diagnosis", "classification")}
+SDV_NAMES = {"copula": "GaussianCopulaSynthesizer", "vae": "TVAESynthesizer", "gan": "CTGANSynthesizer"}
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def make_large_table(rows: int, path: Path, seed: int = 0) -> Path:
+    """Breast-cancer rows resampled to ``rows`` with jitter, written as Parquet."""
+    from domaingen_plugins.tabular import DataOptions, plugin
+
+    rng = np.random.default_rng(seed)
+    base = plugin.load("sklearn:breast_cancer", DataOptions(), Path("."))
+    idx = rng.integers(0, len(base), rows)
+    table = base.iloc[idx].reset_index(drop=True)
+    numeric = table.columns[:-1]
+    noise = rng.normal(0.0, 0.05, size=(rows, len(numeric))) * base[numeric].std().to_numpy()
+    table[numeric] = np.clip(table[numeric].to_numpy() + noise, 0.0, None).round(4)
+    table.insert(0, "patient_id", np.arange(rows, dtype=np.int64) + 10_000_000)
+    days = rng.integers(0, 20 * 365, rows).astype("timedelta64[D]")
+    table["admitted"] = (np.datetime64("2000-01-01") + days).astype("datetime64[s]")
+    table.to_parquet(path, index=False)
+    return path
+
+
+def _document(dataset: str, source: str, family: str, args) -> dict:
+    target, task = TARGETS[dataset]
+    data_options = {"transform": "quantile"} if family == "copula" else {}
+    if dataset == "large":
+        data_options["columns"] = {"patient_id": {"type": "id"}}
+    return {
+        "schema_version": 1,
+        "name": f"bench-{family}-{dataset}",
+        "seed": args.seed,
+        "data": {"plugin": "tabular", "source": source, "options": data_options},
+        "model": {"family": family, "options": {}},
+        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate},
+        "generate": {"n": args.n_synthetic, "batch_size": 50_000, "format": "parquet"},
+        "evaluate": {"enabled": True, "holdout": 0.2, "options": {"target": target, "task": task}},
+    }
+
+
+def bench_one(family: str, dataset: str, source: str, args) -> dict:
+    """Train, sample and evaluate one family on one data set (call in a fresh process)."""
+    import domaingen as dg
+    from domaingen import registry
+
+    registry.get_family(family)  # import the family (and Keras) before the baseline
+    baseline = _rss_mib()
+    recipe = dg.recipe_from_dict(_document(dataset, source, family, args), base_dir=".", source="<benchmark>")
+    plugin = registry.get_plugin("tabular")
+    train, holdout = dg.load_data(recipe)
+    row = {"family": family, "dataset": dataset, "rows": len(train) + len(holdout), "columns": train.shape[1]}
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        bundle = dg.train(recipe, Path(tmp) / "bundle", data=(train, holdout))
+        row["fit_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        synthetic = bundle.generate(args.n_synthetic, seed=0)
+        row["sample_rows_per_s"] = len(synthetic) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    report = plugin.evaluate(train, synthetic, holdout, recipe.evaluate_options, None, np.random.default_rng(0))
+    row["evaluate_s"] = time.perf_counter() - started
+    s = report["summary"]
+    row.update(quality=s["quality_score"], privacy=s["privacy_score"], ml_efficacy=s["ml_efficacy_ratio"])
+    row["peak_rss_mib"] = _rss_mib()
+    row["rss_growth_mib"] = row["peak_rss_mib"] - baseline
+    if args.sdv and family in SDV_NAMES:
+        row["sdv"] = bench_sdv(family, train, holdout, recipe, plugin, args)
+    return row
+
+
+def bench_sdv(family, train, holdout, recipe, plugin, args) -> dict | None:
+    """The matching SDV synthesizer on the same rows, epochs and batch size (if installed)."""
+    try:
+        import sdv.single_table as st
+        from sdv.metadata import Metadata
+    except ImportError:
+        return None
+    metadata = Metadata.detect_from_dataframe(train)
+    cls = getattr(st, SDV_NAMES[family])
+    kwargs = {} if family == "copula" else {"epochs": args.epochs, "batch_size": args.batch_size}
+    model = cls(metadata, **kwargs)
+    started = time.perf_counter()
+    model.fit(train)
+    fit_s = time.perf_counter() - started
+    started = time.perf_counter()
+    synthetic = model.sample(args.n_synthetic)
+    rate = len(synthetic) / (time.perf_counter() - started)
+    s = plugin.evaluate(train, synthetic, holdout, recipe.evaluate_options, None, np.random.default_rng(0))["summary"]
+    return {"fit_s": fit_s, "sample_rows_per_s": rate, "quality": s["quality_score"], "privacy": s["privacy_score"],
+            "ml_efficacy": s["ml_efficacy_ratio"]}
+
+
+def _worker(queue, family, dataset, source, args):
+    try:
+        queue.put(bench_one(family, dataset, source, args))
+    except Exception as exc:  # report and carry on with the other pairs
+        queue.put({"family": family, "dataset": dataset, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(rows: list[dict]) -> None:
+    head = f"{'family':8} {'dataset':14} {'rows':>9} {'fit s':>8} {'peak MiB':>9} {'+MiB':>7} {'rows/s':>10} {'quality':>8} {'privacy':>8} {'ML eff.':>8}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['family']:8} {r['dataset']:14} ERROR {r['error']}")
+            continue
+        print(
+            f"{r['family']:8} {r['dataset']:14} {r['rows']:>9} {r['fit_s']:>8.1f} {r['peak_rss_mib']:>9.0f} "
+            f"{r['rss_growth_mib']:>7.0f} {r['sample_rows_per_s']:>10.0f} {_fmt(r['quality'], '8.3f')} "
+            f"{_fmt(r['privacy'], '8.3f')} {_fmt(r['ml_efficacy'], '8.3f')}"
+        )
+    for r in rows:
+        sdv = r.get("sdv")
+        if sdv:
+            ratio = lambda k: (r[k] / sdv[k]) if r.get(k) and sdv.get(k) else None  # noqa: E731
+            print(
+                f"vs SDV {SDV_NAMES[r['family']]} on {r['dataset']}: fit time x{_fmt(ratio('fit_s'), '.2f')}, "
+                f"sample rate x{_fmt(ratio('sample_rows_per_s'), '.2f')}, quality x{_fmt(ratio('quality'), '.3f')}, "
+                f"privacy x{_fmt(ratio('privacy'), '.3f')}, ML efficacy x{_fmt(ratio('ml_efficacy'), '.3f')}"
+            )
+    print("peak MiB: process peak RSS (resource.getrusage ru_maxrss) incl. the TensorFlow runtime; "
+          "+MiB: growth over the RSS after importing the model family")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--families", default="copula,vae,gan")
+    parser.add_argument("--datasets", default="breast_cancer,diabetes")
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--n-synthetic", type=int, default=10_000)
+    parser.add_argument("--rows", type=int, default=0, help="also benchmark a resampled table of this many rows")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-sdv", dest="sdv", action="store_false", help="skip SDV even when installed")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
+    args = parser.parse_args(argv)
+
+    families = [f for f in args.families.split(",") if f]
+    jobs = [(f, d, f"sklearn:{d}") for d in args.datasets.split(",") if d for f in families]
+    tmp = tempfile.TemporaryDirectory()
+    if args.rows:
+        path = make_large_table(args.rows, Path(tmp.name) / "large.parquet", args.seed)
+        jobs += [(f, "large", str(path)) for f in families]
+    ctx = mp.get_context("spawn")
+    rows = []
+    for family, dataset, source in jobs:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_worker, args=(queue, family, dataset, source, args))
+        proc.start()
+        row = queue.get()
+        proc.join()
+        rows.append(row)
+        print(f"done: {family} on {dataset}", file=sys.stderr, flush=True)
+    tmp.cleanup()
+    print_table(rows)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.exit(main())

@@ -177,11 +177,18 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
 
 
 # --- audio ----------------------------------------------------------------------------------
-def mfcc_frames(y: np.ndarray, sr: int, n_mfcc: int = 20) -> np.ndarray:
-    """``(frames, n_mfcc)`` MFCCs (librosa, 2048-point FFT, 512 hop) of one clip."""
+def mfcc_frames(y: np.ndarray, sr: int, n_mfcc: int = 20, floor_db: float = 60.0) -> np.ndarray:
+    """``(frames, n_mfcc)`` MFCCs (librosa, 2048-point FFT, 512 hop) of one clip's sounding
+    frames: frames more than ``floor_db`` below the clip's loudest are left out, so digital
+    silence and a file's noise floor do not dominate the statistics."""
     import librosa
 
-    return librosa.feature.mfcc(y=np.asarray(y, dtype=np.float32), sr=sr, n_mfcc=n_mfcc).T
+    y = np.asarray(y, dtype=np.float32)
+    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc).T
+    rms = librosa.feature.rms(y=y, frame_length=2048, hop_length=512)[0][: len(mfcc)]
+    if not len(rms) or rms.max() <= 0:
+        return mfcc[:0]
+    return mfcc[rms >= rms.max() * 10 ** (-floor_db / 20)]
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -260,7 +267,8 @@ METRICS = [
     Metric(
         "frechet_mfcc_distance", "lower-is-better",
         "|mu_r - mu_s|^2 + Tr(S_r + S_s - 2 (S_r S_s)^(1/2)) of Gaussians fitted to 20-coefficient librosa MFCC "
-        "frames of rendered (or given) audio; a librosa-feature analogue of FAD, not VGGish FAD",
+        "frames of rendered (or given) audio, frames 60 dB below a clip's peak left out; a librosa-feature "
+        "analogue of FAD, not VGGish FAD",
     ),
     Metric(
         "rendered_note_pitch_accuracy", "higher-is-better",

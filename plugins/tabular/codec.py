@@ -437,20 +437,26 @@ def _unique_draws(rng: np.random.Generator, n: int, low: int, high: int) -> np.n
 
 def _restore_dtype(series: pd.Series, info: ColumnInfo) -> pd.Series:
     """Cast generated values back to the column's original dtype where it can hold them."""
-    dtype = info.dtype
+    try:
+        dtype = pd.api.types.pandas_dtype(info.dtype)
+    except TypeError:
+        return series
     has_na = bool(series.isna().any())
     try:
-        if dtype == "category":
-            cats = [c for c in list(info.categories) + list(info.rare_values) if c is not None]
-            if info.value is not None and info.kind == "constant":
-                cats = [info.value]
+        if isinstance(dtype, pd.CategoricalDtype):
+            if info.kind == "constant":
+                cats = [info.value] if info.value is not None else []
+            else:
+                cats = [c for c in list(info.categories) + list(info.rare_values) if c is not None]
             return series.astype(pd.CategoricalDtype(categories=pd.Index(cats).unique()))
-        if dtype in ("object", "str") or dtype.startswith("string"):
-            return series.astype(object) if dtype in ("object", "str") else series.astype(dtype)
-        np_dtype = np.dtype(dtype) if not dtype[0].isupper() else None
-        if np_dtype is not None and np_dtype.kind in "iub" and has_na:
-            return series.astype(np.float64) if np_dtype.kind in "iu" else series.astype(object)
-        return series.astype(dtype)
+        if isinstance(dtype, np.dtype):
+            if dtype.kind == "O":
+                return series.astype(object)
+            if has_na and dtype.kind in "iu":
+                return series.astype(np.float64)  # what pandas itself uses for ints with gaps
+            if has_na and dtype.kind == "b":
+                return series.astype(object)
+        return series.astype(dtype)  # numpy dtypes and pandas' nullable Int64 / boolean / string
     except (TypeError, ValueError):
         return series
 

@@ -67,7 +67,7 @@ METRICS = [
     Metric("DCROverfittingProtection", "higher-is-better",
            "min(1, (1 - p) / (1 - p0)), p = share of synthetic rows closer to the training rows than to the "
            "holdout rows, p0 = n_train / (n_train + n_holdout) its value without overfitting (SDMetrics: "
-           "equal sizes, p0 = 1/2, score = min(1, 2 (1 - p)))"),
+           "equal sizes, p0 = 1/2, score = min(1, 2 (1 - p))); both DCRs use the ranges of training + holdout"),
     Metric("exact_copy_rate", "lower-is-better",
            "share of synthetic rows equal, in every non-identifier column, to some training row"),
     Metric("privacy_score", "higher-is-better",
@@ -363,11 +363,15 @@ class _DcrSpace:
         return np.concatenate(blocks, axis=1)
 
 
-def dcr(query: pd.DataFrame, reference: pd.DataFrame, types: dict[str, str]) -> np.ndarray:
-    """Distance of each query row to its closest reference row (SDMetrics' DCR distance)."""
+def dcr(query: pd.DataFrame, reference: pd.DataFrame, types: dict[str, str],
+        scale_from: pd.DataFrame | None = None) -> np.ndarray:
+    """Distance of each query row to its closest reference row (SDMetrics' DCR distance).
+
+    Column ranges (and category slots) come from ``scale_from``, by default the reference
+    itself as in SDMetrics."""
     from sklearn.neighbors import NearestNeighbors
 
-    space = _DcrSpace(reference, types)
+    space = _DcrSpace(reference if scale_from is None else scale_from, types)
     index = NearestNeighbors(n_neighbors=1, metric="manhattan").fit(space.embed(reference))
     dist, _ = index.kneighbors(space.embed(query))
     return dist[:, 0].astype(np.float64) / len(types)
@@ -412,10 +416,17 @@ def dcr_baseline_protection(real: pd.DataFrame, synthetic: pd.DataFrame, types: 
 
 
 def dcr_overfitting_protection(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
-                               types: dict[str, str]) -> dict[str, float]:
+                               types: dict[str, str], shared_ranges: bool = True) -> dict[str, float]:
+    """Share of synthetic rows closer to the training rows than to the holdout rows, scored.
+
+    ``shared_ranges``: scale both distances by the ranges of training + holdout rows
+    together. SDMetrics (``False``) scales each by its own reference's ranges, which
+    inflates the distances to a smaller (narrower) holdout and so favours "closer to
+    training" whenever the holdout is smaller than the training set."""
     cols = list(types)
-    d_train = dcr(synthetic[cols], train[cols], types)
-    d_hold = dcr(synthetic[cols], holdout[cols], types)
+    scale = pd.concat([train[cols], holdout[cols]], ignore_index=True) if shared_ranges else None
+    d_train = dcr(synthetic[cols], train[cols], types, scale)
+    d_hold = dcr(synthetic[cols], holdout[cols], types, scale)
     closer = float(np.mean(d_train < d_hold))
     # without overfitting a synthetic row is closer to the training rows with probability
     # n_train / (n_train + n_holdout) (0.5 for equal sizes, SDMetrics' setting)

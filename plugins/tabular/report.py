@@ -79,6 +79,7 @@ def _correlation_figure(real, synthetic, columns):
         labels = [str(c)[:14] for c in columns]
         ax.set_xticks(ticks, labels, rotation=90, fontsize=6)
         ax.set_yticks(ticks, labels, fontsize=6)
+    fig.subplots_adjust(bottom=0.28, top=0.92, left=0.14, wspace=0.45)
     fig.colorbar(im, ax=axes, shrink=0.8)
     return fig
 

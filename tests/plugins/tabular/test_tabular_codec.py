@@ -179,3 +179,26 @@ def test_datetimes_of_any_era_and_time_zones(tmp_path):
     again = plugin.read(paths)
     assert (again["day"] == df["day"]).all()
     assert (again["stamp"] == back["stamp"]).all()  # CSV keeps the offsets; read back in UTC
+
+
+def test_pandas_nullable_and_odd_dtypes_round_trip():
+    df = pd.DataFrame(
+        {
+            "count": pd.array([1, 2, None] * 20, dtype="Int64") * pd.array(np.arange(60), dtype="Int64"),
+            "flag": pd.array([True, False, None] * 20, dtype="boolean"),
+            "text": pd.array(["x", "y", None] * 20, dtype="string"),
+            "level": pd.Categorical(["lo", "hi", "mid"] * 20),
+            "empty": np.nan,
+            "mixed": ["a", 1, "b"] * 20,
+            "maybe": [True, False, None] * 20,
+        }
+    )
+    codec = TabularCodec().fit(df)
+    assert [c.kind for c in codec.columns_] == [
+        "numeric", "boolean", "categorical", "categorical", "constant", "categorical", "boolean"
+    ]
+    back = codec.decode(codec.encode(df), np.random.default_rng(0))
+    assert (back.dtypes.astype(str) == df.dtypes.astype(str)).all(), back.dtypes
+    for col in df.columns:
+        as_list = lambda s: s.astype(object).where(s.notna(), None).tolist()  # noqa: E731
+        assert as_list(back[col]) == as_list(df[col]), col

@@ -2,7 +2,9 @@
 
 The demo runs once per module with its own settings (VAE, 60 epochs on 455 rows). Its
 quality score measured 0.88 (seed 42); the test asks for > 0.85, and for the ML-efficacy
-ratio of the `diagnosis` classifier > 0.85 (measured 1.0).
+ratio of the `diagnosis` classifier > 0.85 (measured 1.0). For scale: decoding Gaussian
+noise scores 0.72, and resampling each real column independently (perfect marginals, no
+relationships) 0.82, so passing needs learned relationships between columns.
 """
 
 from pathlib import Path

@@ -1,0 +1,246 @@
+"""Gaussian-copula family (``copula``): a fast, deterministic baseline for ``table`` data.
+
+One latent standard-normal dimension per continuous column, per categorical segment and
+per binary column. Marginals are stored in the model as non-trainable weights, so it
+saves as a ``.keras`` file like every other family:
+
+- continuous: ``knots`` quantiles of the column paired with the normal scores of their
+  levels; a latent value maps to data by linear interpolation (clamped to the range seen);
+- categorical / binary: each category owns an interval of [0, 1] as wide as its training
+  frequency (SDV's frequency encoding); in normal-score space that is a set of thresholds.
+
+Fitting (``train_on``) is numpy, deterministic for a seed and takes seconds for a million
+rows: normal scores of the rows (categories jittered uniformly inside their interval), their
+correlation, its Cholesky factor. ``generate`` draws correlated normals and maps them
+through the inverse marginals; ``conditions`` on any number of categorical/binary segments
+are honoured natively: the conditioned latents are drawn inside their category's interval
+and the others from the Gaussian conditional on them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field
+from scipy import special
+
+from .._quiet import keras_module
+from ..errors import UsageError
+from ..plugin import StrictModel
+from ..spec import DataSpec
+from ._options import as_options
+from ._table import TableLayout, check_table_data
+from .base import GenerativeModel, ModelFamily
+
+__all__ = ["CopulaOptions", "GaussianCopula", "CopulaFamily", "family"]
+
+keras = keras_module()
+_CHUNK = 1 << 18  # rows per random stream: output does not depend on batch_size
+_Z_MAX = 8.0
+
+
+class CopulaOptions(StrictModel):
+    """Recipe ``model.options`` of the ``copula`` family."""
+
+    knots: int = Field(512, ge=2, le=100000, description="quantile knots per continuous column")
+    shrinkage: float = Field(1e-3, ge=0.0, lt=1.0, description="correlation shrinkage towards identity")
+
+
+@keras.saving.register_keras_serializable(package="domaingen")
+class GaussianCopula(GenerativeModel, keras.Model):
+    """Gaussian copula with empirical marginals; see the module docstring."""
+
+    native_conditions = True
+
+    def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = DataSpec.from_json(spec) if isinstance(spec, dict) else spec
+        self.options = as_options(options, CopulaOptions)
+        self.seed = int(seed)
+        if self.spec.layout != "table":
+            raise UsageError(f"the copula family takes table data, not {self.spec.layout!r}")
+        self.layout = TableLayout(self.spec)
+        # latent dims: one per continuous column, per categorical segment, per binary column
+        dims = []
+        for s in self.layout.segments:
+            if s.kind == "categorical":
+                dims.append(("categorical", s, 0))
+            else:
+                dims.extend((s.kind, s, i) for i in range(s.size))
+        self._dims = dims
+        d = len(dims)
+        k = self.options.knots
+        n_cont = self.layout.n_continuous
+        # thresholds: categorical segment of size m has m-1 inner thresholds; binary 1
+        n_thr = sum(s.size - 1 for s in self.layout.categorical) + self.layout.n_binary
+
+        def weight(name, shape, init="zeros"):
+            return self.add_weight(name=name, shape=shape, initializer=init, trainable=False)
+
+        self.knot_values = weight("knot_values", (max(1, n_cont), k))
+        self.knot_scores = weight("knot_scores", (k,))
+        self.thresholds = weight("thresholds", (max(1, n_thr),))
+        self.cholesky = weight("cholesky", (d, d), "identity")
+        self.built = True
+
+    def call(self, x):
+        """Identity: the copula has no differentiable forward pass."""
+        return x
+
+    # --- fitting -------------------------------------------------------------------------
+    def train_on(self, x, *, epochs=1, batch_size=0, learning_rate=0.0, callbacks=(), validation_split=0.0, seed=0):
+        """Fit marginals and correlation (numpy; ``epochs``/``batch_size``/``learning_rate``
+        do not apply). Returns a one-entry history so callers can treat it like the others."""
+        x = check_table_data(x, self.spec, "copula")
+        rng = np.random.default_rng(int(seed))
+        n, k = len(x), self.options.knots
+        levels = np.linspace(0.0, 1.0, k)
+        eps = 0.5 / n
+        scores = special.ndtri(np.clip(levels, eps, 1.0 - eps))
+        values = np.zeros((max(1, self.layout.n_continuous), k))
+        thresholds = []
+        z = np.empty((n, len(self._dims)), dtype=np.float32)
+        c_at = 0
+        for j, (kind, s, i) in enumerate(self._dims):
+            if kind == "continuous":
+                col = x[:, s.start + i].astype(np.float64)
+                values[c_at] = np.quantile(col, levels)
+                u = np.interp(col, values[c_at], levels)
+                c_at += 1
+                z[:, j] = special.ndtri(np.clip(u, eps, 1.0 - eps))
+                continue
+            if kind == "categorical":
+                block = x[:, s.start : s.start + s.size]
+                cats = block.argmax(axis=1)
+                counts = np.bincount(cats, minlength=s.size).astype(np.float64)
+            else:
+                cats = (x[:, s.start + i] > 0.5).astype(np.int64)
+                counts = np.bincount(cats, minlength=2).astype(np.float64)
+            bounds = np.concatenate([[0.0], np.cumsum(counts) / n])
+            bounds[-1] = 1.0
+            thresholds.extend(bounds[1:-1])
+            u = bounds[cats] + (bounds[cats + 1] - bounds[cats]) * rng.random(n)
+            z[:, j] = special.ndtri(np.clip(u, eps, 1.0 - eps))
+        corr = _correlation(z, self.options.shrinkage)
+        self.knot_values.assign(values.astype("float32"))
+        self.knot_scores.assign(scores.astype("float32"))
+        thr = special.ndtri(np.clip(np.asarray(thresholds, np.float64), 1e-12, 1 - 1e-12)) if thresholds else np.zeros(1)
+        self.thresholds.assign(np.clip(thr, -_Z_MAX, _Z_MAX).astype("float32"))
+        self.cholesky.assign(np.linalg.cholesky(corr).astype("float32"))
+        return {"loss": [0.0]}
+
+    # --- generation ------------------------------------------------------------------------
+    def _state(self):
+        values = keras.ops.convert_to_numpy(self.knot_values).astype(np.float32)
+        scores = keras.ops.convert_to_numpy(self.knot_scores).astype(np.float32)
+        thr = keras.ops.convert_to_numpy(self.thresholds).astype(np.float32)
+        chol = keras.ops.convert_to_numpy(self.cholesky).astype(np.float64)
+        # per-dim slices of the threshold vector
+        cuts, at = [], 0
+        for kind, s, _ in self._dims:
+            m = s.size - 1 if kind == "categorical" else (1 if kind == "binary" else 0)
+            cuts.append(thr[at : at + m])
+            at += m
+        return values, scores, cuts, chol
+
+    def conditions_honoured(self, conditions: dict[str, int] | None) -> dict[str, int]:
+        """All valid conditions: the copula conditions natively on any number of them."""
+        return self.layout.check_conditions(conditions)
+
+    def generate(self, n, *, seed, conditions=None, controls=None, batch_size=0):
+        """``n`` rows; identical for an identical ``seed`` whatever ``batch_size``."""
+        n = int(n)
+        checked = self.layout.check_conditions(conditions)
+        values, scores, cuts, chol = self._state()
+        sigma = chol @ chol.T
+        fixed = {}  # latent dim -> (low, high) normal-score interval
+        for j, (kind, s, i) in enumerate(self._dims):
+            if s.name in checked and kind != "continuous":
+                idx = checked[s.name]
+                edges = np.concatenate([[-np.inf], cuts[j], [np.inf]])
+                fixed[j] = (edges[idx], edges[idx + 1])
+        free = [j for j in range(len(self._dims)) if j not in fixed]
+        cond_idx = sorted(fixed)
+        if cond_idx:
+            s_cc = sigma[np.ix_(cond_idx, cond_idx)]
+            s_oc = sigma[np.ix_(free, cond_idx)]
+            gain = s_oc @ np.linalg.inv(s_cc)
+            cov = sigma[np.ix_(free, free)] - gain @ s_oc.T
+            chol_free = np.linalg.cholesky(cov + 1e-9 * np.eye(len(free))) if free else np.zeros((0, 0))
+        out = np.empty((n, self.spec.width), dtype=np.float32)
+        for k, a in enumerate(range(0, n, _CHUNK)):
+            b = min(n, a + _CHUNK)
+            rng = np.random.default_rng([int(seed), k])
+            if not cond_idx:
+                z = rng.standard_normal((b - a, len(self._dims)), dtype=np.float32) @ chol.T.astype(np.float32)
+            else:
+                z = np.empty((b - a, len(self._dims)), dtype=np.float32)
+                lo = special.ndtr(np.array([fixed[j][0] for j in cond_idx]))
+                hi = special.ndtr(np.array([fixed[j][1] for j in cond_idx]))
+                u = lo + (hi - lo) * rng.random((b - a, len(cond_idx)))
+                zc = special.ndtri(np.clip(u, 1e-12, 1 - 1e-12))
+                z[:, cond_idx] = zc
+                if free:
+                    e = rng.standard_normal((b - a, len(free)))
+                    z[:, free] = zc @ gain.T + e @ chol_free.T
+            self._decode(z, values, scores, cuts, out[a:b])
+        return out
+
+    def _decode(self, z, values, scores, cuts, out):
+        c_at = 0
+        for j, (kind, s, i) in enumerate(self._dims):
+            col = z[:, j]
+            if kind == "continuous":
+                out[:, s.start + i] = np.interp(col, scores, values[c_at])
+                c_at += 1
+            elif kind == "binary":
+                out[:, s.start + i] = col >= cuts[j][0]
+            else:
+                idx = np.searchsorted(cuts[j], col, side="right")
+                block = out[:, s.start : s.start + s.size]
+                block[:] = 0.0
+                block[np.arange(len(col)), idx] = 1.0
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "spec": self.spec.to_json(),
+            "options": self.options.model_dump(),
+            "seed": self.seed,
+        }
+
+
+def _correlation(z: np.ndarray, shrinkage: float) -> np.ndarray:
+    """Correlation of the normal scores, shrunk towards identity and made positive definite."""
+    d = z.shape[1]
+    if d == 1:
+        return np.ones((1, 1))
+    mean = z.mean(axis=0, dtype=np.float64)
+    zc = z - mean.astype(np.float32)
+    cov = (zc.T @ zc).astype(np.float64) / max(1, len(z) - 1)
+    std = np.sqrt(np.diag(cov))
+    std[std == 0] = 1.0
+    corr = cov / np.outer(std, std)
+    corr = (1.0 - shrinkage) * corr + shrinkage * np.eye(d)
+    w, v = np.linalg.eigh((corr + corr.T) / 2)
+    corr = (v * np.clip(w, 1e-6, None)) @ v.T
+    scale = np.sqrt(np.diag(corr))
+    return corr / np.outer(scale, scale)
+
+
+class CopulaFamily(ModelFamily):
+    """Builds ``GaussianCopula`` models."""
+
+    name = "copula"
+    description = "Gaussian copula with empirical marginals: fast, deterministic baseline"
+    layouts = ("table",)
+    Options = CopulaOptions
+
+    def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> GaussianCopula:
+        opts = as_options(options, CopulaOptions)
+        if spec.layout != "table":
+            raise UsageError(f"the copula family takes table data, not {spec.layout!r}; choose another family")
+        return GaussianCopula(spec.to_json(), opts.model_dump(), int(seed), name="copula")
+
+
+family = CopulaFamily()

@@ -2,8 +2,9 @@
 
 Sequence families (rnn/transformer) get native controls: ``temperature``, ``top_k``,
 ``top_p``, ``max_length`` (all tokens: ``bos``, the requested steps, counting the
-primer's, and ``eos``), ``primer`` (token ids starting with ``bos``) and ``allowed_tokens`` (a vocab mask that removes note-ons outside the key or
-the pitch range, plus ``pad``/``bos``), so every generated note obeys the key.
+primer's, and ``eos``), ``primer`` (token ids starting with ``bos``) and
+``allowed_tokens`` (a vocab mask that removes ``pad``, ``bos`` and the note-ons outside
+the key or the pitch range), so every generated note obeys the key.
 Table families (vae/gan) cannot mask: their decoded notes are folded into the pitch
 range by octaves and moved to the nearest scale tone. ``accept`` then trims pieces to
 the requested length, applies tempo and velocity, and drops empty pieces.

@@ -130,8 +130,9 @@ def load_midi(path: str | Path, name: str | None = None) -> Piece:
 
 
 # --- audio ---------------------------------------------------------------------------
-def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Mono float32 audio at ``sample_rate``; ``DataError`` if unreadable, empty or silent."""
+def read_audio(path: str | Path, sample_rate: int, allow_silent: bool = False) -> np.ndarray:
+    """Mono float32 audio at ``sample_rate``; ``DataError`` if unreadable, empty or
+    (unless ``allow_silent``) silent."""
     import soundfile as sf
 
     path = Path(path)
@@ -144,7 +145,7 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     y = data.mean(axis=1)
     if not np.all(np.isfinite(y)):
         raise DataError(f"{path}: the audio holds NaN or infinite samples; re-export it")
-    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+    if not allow_silent and float(np.max(np.abs(y))) < SILENCE_PEAK:
         raise DataError(f"{path}: the audio is silent (peak below {SILENCE_PEAK}); remove it")
     if sr != sample_rate:
         import librosa

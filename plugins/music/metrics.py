@@ -215,11 +215,16 @@ def rendered_note_pitch_accuracy(piece: Piece, y: np.ndarray, sr: int, min_secon
     if not len(notes):
         return math.nan
     hop = 256
+    # a search band of at least three octaves (pYIN's transition window needs the room),
+    # from C1 (two periods fit the frame) to a quarter of the sample rate
+    top = float(librosa.hz_to_midi(sr / 4))
+    lo = max(24.0, notes[:, PITCH].min() - 2)
+    hi = min(top, max(notes[:, PITCH].max() + 2, lo + 36))
+    lo = max(24.0, min(lo, hi - 36))
     f0, voiced, _ = librosa.pyin(
         np.asarray(y, dtype=np.float32), sr=sr, hop_length=hop, frame_length=2048, resolution=0.25,
-        # at least three octaves: pYIN's transition window needs the room
-        fmin=float(librosa.midi_to_hz(max(min(notes[:, PITCH].min() - 2, notes[:, PITCH].max() - 36), 1))),
-        fmax=float(librosa.midi_to_hz(min(max(notes[:, PITCH].max() + 2, notes[:, PITCH].min() + 36), 127))),
+        fmin=float(librosa.midi_to_hz(lo)),
+        fmax=float(librosa.midi_to_hz(hi)),
     )
     times = librosa.frames_to_time(np.arange(len(f0)), sr=sr, hop_length=hop)
     hits = 0

@@ -88,9 +88,9 @@ def write_pieces(pieces: list[Piece], stem: Path, fmt: str, options) -> list[Pat
 
 def read_pieces(paths: list[Path], sample_rate: int = 16000) -> list[Piece]:
     """Pieces from files this plugin wrote: MIDI notes, with the WAV of the same name as
-    audio; a WAV without a MIDI beside it is transcribed."""
-    from .loading import load_midi, read_audio
-    from .options import MusicDataOptions
+    audio; a WAV without a MIDI beside it is transcribed (no notes if none are found)."""
+    from .loading import SILENCE_PEAK, load_midi, read_audio
+    from .transcribe import estimate_tempo, transcribe
 
     groups: dict[str, dict[str, Path]] = {}
     for p in map(Path, paths):
@@ -103,12 +103,13 @@ def read_pieces(paths: list[Path], sample_rate: int = 16000) -> list[Piece]:
         if midi is not None:
             piece = load_midi(midi)
             if wav is not None:
-                piece.audio = read_audio(wav, sample_rate)
+                piece.audio = read_audio(wav, sample_rate, allow_silent=True)
                 piece.sample_rate = sample_rate
         elif wav is not None:
-            from .loading import load_audio
-
-            piece = load_audio(wav, MusicDataOptions(sample_rate=sample_rate))
+            y = read_audio(wav, sample_rate, allow_silent=True)
+            notes = transcribe(y, sample_rate) if np.max(np.abs(y)) >= SILENCE_PEAK else None
+            piece = Piece(notes if notes is not None else np.zeros((0, 4)), tempo=estimate_tempo(y, sample_rate),
+                          name=wav.stem, audio=y, sample_rate=sample_rate)
         else:
             continue
         pieces.append(piece)

@@ -80,3 +80,14 @@ def test_shipped_demo_wavs_transcribe_to_their_tunes():
 def test_pitch_check_on_a_single_pitch_piece(grid_piece):
     piece = grid_piece([(64, 0, 1), (64, 2, 3)])
     assert rendered_note_pitch_accuracy(piece, render(piece, 16000), 16000) == 1.0
+
+
+def test_read_keeps_generated_audio_without_notes(tmp_path):
+    import soundfile as sf
+
+    sf.write(str(tmp_path / "part-00000-piece-0000.wav"), np.zeros(8000, dtype=np.float32), 16000)
+    rng = np.random.default_rng(0)
+    sf.write(str(tmp_path / "part-00000-piece-0001.wav"), 0.1 * rng.standard_normal(8000).astype(np.float32), 16000)
+    silent, noise = plugin.read(sorted(tmp_path.iterdir()))
+    assert len(silent.notes) == 0 and silent.audio is not None and len(silent.audio) == 8000
+    assert noise.audio is not None

@@ -1,9 +1,9 @@
 """The music plugin driven by the core: recipes, real model families, bundles."""
 
 import json
+from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 import domaingen as dg
@@ -12,7 +12,7 @@ from domaingen_plugins.music import plugin
 from domaingen_plugins.music.keys import in_key_mask
 from domaingen_plugins.music.options import MusicDataOptions, MusicGenerateOptions
 
-REPO = __import__("pathlib").Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_demo_recipe_runs_end_to_end(tmp_path):

@@ -136,8 +136,10 @@ def write_shards(
     header = {
         "bundle_weights_sha256": bundle.meta["weights_sha256"],
         "bundle_codec_sha256": bundle.meta["files"]["codec.npz"],
+        "plugin_version": bundle.meta["plugin"]["version"],
         "n": n,
         "seed": seed,
+        "batch_size": batch_size,
         "shard_size": shard_size,
         "format": fmt,
         "options": recipe.document.get("generate", {}).get("options", {}),
@@ -207,7 +209,7 @@ def _resume_state(out_dir: Path, header: dict[str, Any], overwrite: bool) -> dic
     if not same_run:
         if not overwrite:
             raise UsageError(
-                f"{out_dir} holds the output of a different generation run (other bundle, n, seed, format or options); "
+                f"{out_dir} holds the output of a different generation run (other bundle, n, seed, batch or shard size, format or options); "
                 "choose another --out folder or pass --overwrite"
             )
         for shard in previous.get("shards", []):

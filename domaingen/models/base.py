@@ -61,6 +61,11 @@ class GenerativeModel:
         ``callbacks`` are Keras callbacks the core supplies (progress, early stopping).
         """
 
+    def conditions_honoured(self, conditions: dict[str, int] | None) -> dict[str, int]:
+        """The subset of ``conditions`` that ``generate`` fixes natively; the plugin's
+        filter handles the rest. Families that honour none return ``{}``."""
+        return {}
+
     @abstractmethod
     def generate(
         self,

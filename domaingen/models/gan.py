@@ -20,7 +20,7 @@ PyTorch autograd) driven by one loop that calls the core's Keras callbacks.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field

@@ -15,7 +15,6 @@ backend; the KL weight ramps up over ``kl_warmup_epochs``.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -370,10 +369,12 @@ class VAEFamily(ModelFamily):
         names = {s.name: s for s in spec.segments}
         for name in opts.condition_on:
             seg = names.get(name)
-            if seg is None or seg.kind == "continuous":
-                choices = sorted(s.name for s in spec.segments if s.kind != "continuous")
+            if seg is None or seg.kind == "continuous" or (seg.kind == "binary" and seg.size != 1):
+                choices = sorted(
+                    s.name for s in spec.segments if s.kind == "categorical" or (s.kind == "binary" and s.size == 1)
+                )
                 raise UsageError(
-                    f"vae condition_on names {name!r}, which is not a categorical or binary segment; "
+                    f"vae condition_on names {name!r}, which is not a categorical or one-column binary segment; "
                     f"choose from: {', '.join(choices) or 'none'}"
                 )
         if spec.layout == "grid" and opts.condition_on:

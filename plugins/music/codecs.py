@@ -65,6 +65,7 @@ def make_codec(options: MusicDataOptions, family: str) -> Codec:
         top_db=options.top_db,
         griffin_lim_iters=options.griffin_lim_iters,
         transcribe_decoded=options.transcribe_decoded,
+        mel_inversion=options.mel_inversion,
         pitch_low=low,
         pitch_high=high,
     )

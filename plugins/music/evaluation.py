@@ -5,7 +5,8 @@ each set (real and holdout pieces are cut into excerpts as long as the synthetic
 when those are much shorter, so length-dependent metrics compare like with like); the histogram distances (synthetic vs real, and holdout vs real as the level
 two samples of the same corpus reach); whether the synthetic pitch-class entropy and
 scale consistency lie within 10% of the real means; and, if enabled, the Fréchet MFCC
-distance and the pYIN check of the rendered synthetic notes.
+distance and the pYIN check of the rendered synthetic notes. ``summary`` repeats the
+headline numbers (the CLI prints them).
 """
 
 from __future__ import annotations
@@ -165,6 +166,15 @@ def evaluate(
     report["within_10_percent"] = within
     if options.audio_metrics and real and synthetic:
         report["audio"] = audio_report(real, synthetic, holdout, options, rng)
+    audio = report.get("audio", {})
+    report["summary"] = {
+        "pitch_class_entropy_gap": within["pitch_class_entropy"]["relative_gap"],
+        "scale_consistency_gap": within["scale_consistency"]["relative_gap"],
+        "pitch_class_histogram_js": distances["pitch_class_histogram_js"]["synthetic"],
+        "duration_histogram_js": distances["duration_histogram_js"]["synthetic"],
+        **{k: audio[k] for k in ("frechet_mfcc_distance", "frechet_mfcc_distance_holdout",
+                                 "rendered_note_pitch_accuracy") if k in audio},
+    }
     report["histograms"] = {
         "pitch_class": {"real": pc_real.tolist(), "synthetic": M.pitch_class_histogram(synthetic).tolist()},
         "duration_sixteenths": {"real": dur_real.tolist(), "synthetic": M.duration_histogram(synthetic).tolist()},

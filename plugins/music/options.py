@@ -59,6 +59,9 @@ class MusicDataOptions(StrictModel):
     frames: int = Field(64, ge=8, le=1024, description="spectrogram frames per grid sample")
     top_db: float = Field(80.0, gt=0, description="dynamic range kept in the log-mel grid")
     griffin_lim_iters: int = Field(32, ge=1, le=500)
+    mel_inversion: Literal["pinv", "nnls"] = Field(
+        "pinv", description="spectrogram decoding: mel -> linear by pseudo-inverse (fast) or NNLS (closer)"
+    )
     transcribe_decoded: bool = Field(
         True, description="spectrogram: transcribe generated audio to notes (for MIDI and note metrics)"
     )

@@ -13,7 +13,6 @@ from domaingen.spec import DataSpec
 from .conftest import (
     BIN_P,
     CAT_FREQ,
-    MIX_WEIGHT,
     TABLE_SPEC,
     TOKEN_SPEC,
     check_table_rows,
@@ -35,7 +34,7 @@ def _train(x, options=None, epochs=20, seed=0, batch_size=100):
 
 @pytest.fixture(scope="module")
 def trained():
-    return _train(dependent_table(3000), epochs=40)
+    return _train(dependent_table(3000), epochs=60)
 
 
 def _values(variables):
@@ -74,9 +73,10 @@ def test_input_gradient_matches_analytic():
 def test_learns_frequencies_and_conditional_structure(trained):
     g = trained.generate(20000, seed=1)
     check_table_rows(g)
-    # tolerances: categorical frequencies +-0.05, binary rate +-0.07, after ~1200 steps
+    # tolerances: categorical frequencies +-0.05, binary rate +-0.1 (adversarial only,
+    # it oscillates more), after ~1800 steps
     np.testing.assert_allclose(g[:, 1:4].mean(axis=0), CAT_FREQ, atol=0.05)
-    assert abs(g[:, 4].mean() - BIN_P) < 0.07
+    assert abs(g[:, 4].mean() - BIN_P) < 0.1
     # x depends on colour (-2, 0, +2): the generator must reproduce the ordering
     means = [g[g[:, 1 + c] == 1, 0].mean() for c in range(3)]
     assert means[0] < means[1] < means[2]

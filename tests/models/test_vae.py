@@ -152,3 +152,14 @@ def test_build_rejects_bad_specs_and_options():
         vae.family.build(TABLE_SPEC, {"condition_on": ["x"]}, 0)
     with pytest.raises(ValidationError):
         vae.family.build(TABLE_SPEC, {"latent": 3}, 0)
+
+
+def test_binary_condition_and_unfixed_conditions_follow_training_frequencies():
+    model = _train(mixed_table(1000), {"condition_on": ["colour", "flag"]}, epochs=2)
+    g = model.generate(20000, seed=0, conditions={"flag": 1})
+    check_table_rows(g)
+    assert np.all(g[:, 4] == 1.0)
+    # colour is a condition input that was not fixed: drawn from the stored frequencies
+    np.testing.assert_allclose(g[:, 1:4].mean(axis=0), CAT_FREQ, atol=0.03)
+    free = model.generate(20000, seed=1)
+    assert abs(free[:, 4].mean() - BIN_P) < 0.02

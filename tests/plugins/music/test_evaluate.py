@@ -46,6 +46,7 @@ def test_a_random_generator_is_flagged(bach, grid_piece):
     assert report["distances"]["pitch_class_histogram_js"]["synthetic"] > 0.05
     assert report["metrics"]["scale_consistency"]["synthetic"] < 0.8 < report["metrics"]["scale_consistency"]["real"]
     assert "audio" not in report and "holdout" not in report["counts"]
+    assert set(report["summary"]) == {"pitch_class_entropy_gap", "scale_consistency_gap", "pitch_class_histogram_js", "duration_histogram_js"}
 
 
 def test_real_pieces_are_cut_to_the_synthetic_length(grid_piece):

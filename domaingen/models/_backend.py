@@ -21,7 +21,15 @@ import numpy as np
 
 from .._quiet import keras_module
 
-__all__ = ["backend_name", "resolve_jit", "StatelessFunction", "seed_state", "to_numpy", "batched"]
+__all__ = [
+    "backend_name",
+    "resolve_jit",
+    "resolve_steps_per_execution",
+    "StatelessFunction",
+    "seed_state",
+    "to_numpy",
+    "batched",
+]
 
 keras = keras_module()
 
@@ -40,6 +48,11 @@ def resolve_jit(option: bool | None) -> bool:
     if backend == "torch":
         return False
     return bool(option)
+
+
+def resolve_steps_per_execution(option: int) -> int:
+    """Batches per compiled training call; Keras' PyTorch trainer only supports 1."""
+    return 1 if backend_name() == "torch" else int(option)
 
 
 def seed_state(seed: int, stream: int = 0) -> np.ndarray:
@@ -116,6 +129,9 @@ class StatelessFunction:
         if self.backend == "torch":
             import torch
 
+            args = keras.tree.map_structure(
+                lambda a: keras.ops.convert_to_tensor(a) if isinstance(a, (np.ndarray, np.generic)) else a, args
+            )
             with torch.no_grad():
                 return self._compiled(*args)
         return self._compiled(*args)

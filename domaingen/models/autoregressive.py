@@ -33,7 +33,7 @@ from .._quiet import keras_module
 from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
-from ._backend import StatelessFunction, batched, resolve_jit, to_numpy
+from ._backend import StatelessFunction, batched, resolve_jit, resolve_steps_per_execution, to_numpy
 from ._options import as_options
 from .base import GenerativeModel, ModelFamily
 from .layers import PositionEmbedding, TransformerBlock
@@ -194,7 +194,7 @@ class _Autoregressive(GenerativeModel, keras.Model):
         self.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
             jit_compile=resolve_jit(self.options.jit_compile),
-            steps_per_execution=self.options.steps_per_execution,
+            steps_per_execution=resolve_steps_per_execution(self.options.steps_per_execution),
         )
         history = self.fit(
             x[:, :-1],

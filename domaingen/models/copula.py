@@ -4,8 +4,9 @@ One latent standard-normal dimension per continuous column, per categorical segm
 per binary column. Marginals are stored in the model as non-trainable weights, so it
 saves as a ``.keras`` file like every other family:
 
-- continuous: ``knots`` quantiles of the column paired with the normal scores of their
-  levels; a latent value maps to data by linear interpolation (clamped to the range seen);
+- continuous: the column's quantiles at the levels Phi(s) of ``knots`` normal scores s on a
+  uniform grid; a latent value maps to data by linear interpolation on that grid (index
+  arithmetic, no search), clamped to the range seen;
 - categorical / binary: each category owns an interval of [0, 1] as wide as its training
   frequency (SDV's frequency encoding); in normal-score space that is a set of thresholds.
 
@@ -93,9 +94,11 @@ class GaussianCopula(GenerativeModel, keras.Model):
         x = check_table_data(x, self.spec, "copula")
         rng = np.random.default_rng(int(seed))
         n, k = len(x), self.options.knots
-        levels = np.linspace(0.0, 1.0, k)
         eps = 0.5 / n
-        scores = special.ndtri(np.clip(levels, eps, 1.0 - eps))
+        z_max = float(min(special.ndtri(1.0 - eps), _Z_MAX))
+        scores = np.linspace(-z_max, z_max, k)  # a uniform grid: decoding is index arithmetic
+        levels = special.ndtr(scores)
+        levels[0], levels[-1] = 0.0, 1.0
         values = np.zeros((max(1, self.layout.n_continuous), k))
         thresholds = []
         z = np.empty((n, len(self._dims)), dtype=np.float32)
@@ -186,19 +189,34 @@ class GaussianCopula(GenerativeModel, keras.Model):
         return out
 
     def _decode(self, z, values, scores, cuts, out):
-        c_at = 0
-        for j, (kind, s, i) in enumerate(self._dims):
-            col = z[:, j]
-            if kind == "continuous":
-                out[:, s.start + i] = np.interp(col, scores, values[c_at])
-                c_at += 1
-            elif kind == "binary":
-                out[:, s.start + i] = col >= cuts[j][0]
-            else:
-                idx = np.searchsorted(cuts[j], col, side="right")
-                block = out[:, s.start : s.start + s.size]
-                block[:] = 0.0
-                block[np.arange(len(col)), idx] = 1.0
+        """Latent normals -> rows, written into ``out``. Works in (column, row) layout so
+        every step is contiguous, then transposes once."""
+        n = len(z)
+        zt = np.ascontiguousarray(z.T, dtype=np.float32)
+        out_t = np.zeros((out.shape[1], n), dtype=np.float32)
+        cont = [j for j, (kind, _, _) in enumerate(self._dims) if kind == "continuous"]
+        if cont:
+            k = values.shape[1]
+            z0, dz = np.float32(scores[0]), np.float32(scores[1] - scores[0])
+            t = np.clip((zt[cont] - z0) * (np.float32(1.0) / dz), np.float32(0.0), np.float32(k - 1))
+            i = np.minimum(t.astype(np.int32), k - 2)
+            frac = t - i.astype(np.float32)
+            flat = values.reshape(-1)
+            i += (np.arange(len(cont), dtype=np.int32) * k)[:, None]
+            low = flat[i]
+            res = low + frac * (flat[i + 1] - low)
+            for row, j in enumerate(cont):
+                _, s, c = self._dims[j]
+                out_t[s.start + c] = res[row]
+        flat_out = out_t.reshape(-1)
+        rows = np.arange(n, dtype=np.int64)
+        for j, (kind, s, c) in enumerate(self._dims):
+            if kind == "binary":
+                out_t[s.start + c] = zt[j] >= cuts[j][0]
+            elif kind == "categorical":
+                idx = np.searchsorted(cuts[j], zt[j], side="right")
+                flat_out[(s.start + idx) * n + rows] = 1.0
+        out[:] = out_t.T
 
     def get_config(self):
         return {

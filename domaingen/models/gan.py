@@ -499,9 +499,8 @@ class _JaxSteps(_Steps):
 
 
 class _TorchSteps(_Steps):
-    """PyTorch (untested here: torch is not installed in the test environment): eager
-    forward, ``loss.backward()``, then ``optimizer.apply`` under ``torch.no_grad()``, the
-    pattern of Keras' own torch trainer."""
+    """PyTorch: eager forward, ``loss.backward()``, then ``optimizer.apply`` under
+    ``torch.no_grad()``, the pattern of Keras' own torch trainer."""
 
     def _step(self, loss_fn, variables, optimizer):
         import torch

@@ -24,7 +24,7 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._options import as_options
-from ._backend import StatelessFunction, batched, resolve_jit, seed_state, to_numpy
+from ._backend import StatelessFunction, batched, resolve_jit, resolve_steps_per_execution, seed_state, to_numpy
 from ._table import TableLayout, check_table_data
 from .base import GenerativeModel, ModelFamily
 from .layers import conv_decoder, conv_encoder, dense_network
@@ -181,7 +181,7 @@ class VAE(GenerativeModel, keras.Model):
         self.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
             jit_compile=jit,
-            steps_per_execution=self.options.steps_per_execution,
+            steps_per_execution=resolve_steps_per_execution(self.options.steps_per_execution),
         )
         warmup = _KLWarmup(self.kl_weight, self.options.beta, self.options.kl_warmup_epochs)
         history = self.fit(

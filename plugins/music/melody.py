@@ -20,14 +20,13 @@ it; velocities become the codec's (default 80); the tempo becomes the corpus med
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
 from domaingen.errors import DataError
-from domaingen.plugin import Codec
 from domaingen.spec import DataSpec, Segment
 
+from .codec_state import MusicCodec
 from .piece import END, PITCH, START, Piece, make_notes
 
 __all__ = ["MelodyCodec", "NO_EVENT", "NOTE_OFF", "FIRST_NOTE_ON", "PAD", "BOS", "EOS", "N_SPECIAL"]
@@ -47,7 +46,7 @@ def fold_into_range(pitches: np.ndarray, low: int, high: int) -> np.ndarray:
     return p
 
 
-class MelodyCodec(Codec):
+class MelodyCodec(MusicCodec):
     """Monophonic melody <-> grid events (see module doc)."""
 
     kind = "melody"
@@ -119,10 +118,7 @@ class MelodyCodec(Codec):
         pieces = [p for p in raw if len(p.notes)]
         if not pieces:
             raise DataError("no piece with notes to fit the melody codec on: check data.source")
-        self.tempo_ = float(np.median([p.tempo for p in pieces]))
-        meters = np.array([p.beats_per_bar for p in pieces])
-        values, counts = np.unique(meters, return_counts=True)
-        self.beats_per_bar_ = int(values[np.argmax(counts)])
+        self.fit_timing(pieces)
         return self
 
     def _check_fitted(self) -> None:
@@ -257,28 +253,3 @@ class MelodyCodec(Codec):
     def decode(self, x: np.ndarray, rng: np.random.Generator | None = None) -> list[Piece]:
         self._check_fitted()
         return [self.piece_from_events(ev, name=f"melody-{i:04d}") for i, ev in enumerate(self.decode_events(x))]
-
-    # --- state ---------------------------------------------------------------------------
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "layout": self.layout,
-            "pitch_low": self.pitch_low,
-            "pitch_high": self.pitch_high,
-            "steps_per_quarter": self.steps_per_quarter,
-            "window_bars": self.window_bars,
-            "hop_bars": self.hop_bars,
-            "segment_bars": self.segment_bars,
-            "transpose": list(self.transpose),
-            "velocity": self.velocity,
-            "tempo_": self.tempo_,
-            "beats_per_bar_": self.beats_per_bar_,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> "MelodyCodec":
-        params = {k: v for k, v in config.items() if k not in ("kind", "tempo_", "beats_per_bar_")}
-        codec = cls(**params)
-        codec.tempo_ = config.get("tempo_")
-        codec.beats_per_bar_ = config.get("beats_per_bar_")
-        return codec

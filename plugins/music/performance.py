@@ -17,21 +17,20 @@ by octaves into it; the tempo becomes the corpus median (times are kept in secon
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
 from domaingen.errors import DataError
-from domaingen.plugin import Codec
 from domaingen.spec import DataSpec
 
+from .codec_state import MusicCodec
 from .melody import BOS, EOS, N_SPECIAL, PAD, fold_into_range
 from .piece import END, PITCH, START, VELOCITY, Piece, make_notes
 
 __all__ = ["PerformanceCodec"]
 
 
-class PerformanceCodec(Codec):
+class PerformanceCodec(MusicCodec):
     """Polyphonic notes <-> note-on/note-off/time-shift/velocity tokens."""
 
     kind = "performance"
@@ -102,9 +101,7 @@ class PerformanceCodec(Codec):
         pieces = [p for p in raw if len(p.notes)]
         if not pieces:
             raise DataError("no piece with notes to fit the performance codec on: check data.source")
-        self.tempo_ = float(np.median([p.tempo for p in pieces]))
-        values, counts = np.unique([p.beats_per_bar for p in pieces], return_counts=True)
-        self.beats_per_bar_ = int(values[np.argmax(counts)])
+        self.fit_timing(pieces)
         return self
 
     def _check_fitted(self) -> None:
@@ -227,26 +224,3 @@ class PerformanceCodec(Codec):
                   beats_per_bar=int(self.beats_per_bar_))
             for i, ev in enumerate(self.decode_events(x))
         ]
-
-    # --- state -----------------------------------------------------------------------------------
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "pitch_low": self.pitch_low,
-            "pitch_high": self.pitch_high,
-            "sequence_length": self.sequence_length,
-            "time_shift_ms": self.time_shift_ms,
-            "max_shift_steps": self.max_shift_steps,
-            "velocity_bins": self.velocity_bins,
-            "default_velocity": self.default_velocity,
-            "tempo_": self.tempo_,
-            "beats_per_bar_": self.beats_per_bar_,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> "PerformanceCodec":
-        params = {k: v for k, v in config.items() if k not in ("kind", "tempo_", "beats_per_bar_")}
-        codec = cls(**params)
-        codec.tempo_ = config.get("tempo_")
-        codec.beats_per_bar_ = config.get("beats_per_bar_")
-        return codec

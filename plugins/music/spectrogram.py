@@ -17,14 +17,13 @@ everything quieter than ``top_db`` below the loudest training bin.
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
 from domaingen.errors import DataError
-from domaingen.plugin import Codec
 from domaingen.spec import DataSpec
 
+from .codec_state import MusicCodec
 from .piece import Piece, make_notes
 
 __all__ = ["SpectrogramCodec", "piece_audio"]
@@ -43,11 +42,12 @@ def piece_audio(piece: Piece, sample_rate: int) -> np.ndarray:
     return render(piece, sample_rate)
 
 
-class SpectrogramCodec(Codec):
+class SpectrogramCodec(MusicCodec):
     """Audio <-> scaled log-mel blocks (see module doc)."""
 
     kind = "spectrogram"
     layout = "grid"
+    learned = ("db_max_", "tempo_")
 
     def __init__(
         self,
@@ -172,29 +172,3 @@ class SpectrogramCodec(Codec):
             pieces.append(Piece(notes, tempo=float(self.tempo_), name=f"audio-{i:04d}", audio=y,
                                 sample_rate=self.sample_rate))
         return pieces
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "sample_rate": self.sample_rate,
-            "n_fft": self.n_fft,
-            "hop_length": self.hop_length,
-            "n_mels": self.n_mels,
-            "frames": self.frames,
-            "top_db": self.top_db,
-            "griffin_lim_iters": self.griffin_lim_iters,
-            "transcribe_decoded": self.transcribe_decoded,
-            "pitch_low": self.pitch_low,
-            "pitch_high": self.pitch_high,
-            "mel_inversion": self.mel_inversion,
-            "db_max_": self.db_max_,
-            "tempo_": self.tempo_,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> "SpectrogramCodec":
-        params = {k: v for k, v in config.items() if k not in ("kind", "db_max_", "tempo_")}
-        codec = cls(**params)
-        codec.db_max_ = config.get("db_max_")
-        codec.tempo_ = config.get("tempo_")
-        return codec

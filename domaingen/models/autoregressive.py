@@ -4,7 +4,8 @@
 Training is next-token cross-entropy masked on ``special_tokens["pad"]`` (``compute_loss``,
 so ``Model.fit`` trains on every backend).
 
-Generation samples all ``n`` sequences of a batch at once, one position per call of a
+Generation samples all sequences of a batch at once (``batch_size``, capped so the
+sampling state stays small), one position per call of a
 compiled step (``tf.function`` / ``jax.jit``) that carries the recurrent state (RNN) or a
 fixed-size key/value cache (transformer, O(length) attention per token, no recomputation
 of the prefix). The step also applies the sampling controls:
@@ -252,6 +253,7 @@ class _Autoregressive(GenerativeModel, keras.Model):
             return np.zeros((0, length), "int32")
         rng = np.random.default_rng(seed)
         fn = self._step_fn()
+        batch_size = max(1, min(int(batch_size), self.max_batch(length)))
         out = []
         scalars = (
             np.float32(c.temperature),
@@ -293,6 +295,10 @@ class _Autoregressive(GenerativeModel, keras.Model):
             tokens[:, 1 : 1 + gen.shape[1]] = gen
             out.append(tokens)
         return np.concatenate(out, axis=0)
+
+    def max_batch(self, length: int) -> int:
+        """Largest number of sequences sampled at once (bounds the sampling state's memory)."""
+        return 4096
 
     def get_config(self):
         return {
@@ -381,6 +387,11 @@ class TransformerModel(_Autoregressive):
         for block in self.blocks:
             h = block(h, training=training)
         return self.head(self.final_norm(h))
+
+    def max_batch(self, length: int) -> int:
+        """Keeps the key/value caches of one batch under about 256 MiB."""
+        per_sequence = 2 * len(self.blocks) * length * self.options.dim * 4
+        return max(1, min(4096, (256 << 20) // per_sequence))
 
     def initial_state(self, batch, length):
         o = self.options

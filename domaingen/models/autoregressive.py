@@ -35,8 +35,8 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._backend import StatelessFunction, batched, resolve_jit, resolve_steps_per_execution, to_numpy
-from ._options import as_options
-from .base import GenerativeModel, ModelFamily
+from ._options import SpecModel, as_options
+from .base import ModelFamily
 from .layers import PositionEmbedding, TransformerBlock
 
 __all__ = [
@@ -144,19 +144,16 @@ class _Controls:
         self.primer = primer
 
 
-class _Autoregressive(GenerativeModel, keras.Model):
+class _Autoregressive(SpecModel, keras.Model):
     """Shared training and batched sampling of the token families."""
 
+    layouts = ("tokens",)
+
     native_conditions = False
-    options_class: type[StrictModel] = StrictModel
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.spec = DataSpec.from_json(spec) if isinstance(spec, dict) else spec
-        self.options = as_options(options, self.options_class)
-        self.seed = int(seed)
-        if self.spec.layout != "tokens":
-            raise UsageError(f"autoregressive families take tokens data, not {self.spec.layout!r}")
+        self._init_state(spec, options, seed)
         if "pad" not in self.spec.special_tokens:
             raise UsageError("tokens DataSpec needs special_tokens['pad']")
         self.vocab = self.spec.vocab_size
@@ -300,14 +297,6 @@ class _Autoregressive(GenerativeModel, keras.Model):
         """Largest number of sequences sampled at once (bounds the sampling state's memory)."""
         return 4096
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "spec": self.spec.to_json(),
-            "options": self.options.model_dump(),
-            "seed": self.seed,
-        }
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
@@ -315,6 +304,7 @@ class RNNModel(_Autoregressive):
     """Embedding -> stacked LSTM/GRU -> softmax over the vocabulary."""
 
     options_class = RNNOptions
+    family = "rnn"
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(spec, options, seed, **kwargs)
@@ -359,6 +349,7 @@ class TransformerModel(_Autoregressive):
     """Token + position embedding -> pre-norm causal decoder blocks -> vocabulary logits."""
 
     options_class = TransformerOptions
+    family = "transformer"
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(spec, options, seed, **kwargs)

@@ -28,9 +28,9 @@ from .._quiet import keras_module
 from ..errors import UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
-from ._options import as_options
+from ._options import SpecModel, as_options
 from ._table import TableLayout, check_table_data
-from .base import GenerativeModel, ModelFamily
+from .base import ModelFamily
 
 __all__ = ["CopulaOptions", "GaussianCopula", "CopulaFamily", "family"]
 
@@ -47,18 +47,18 @@ class CopulaOptions(StrictModel):
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
-class GaussianCopula(GenerativeModel, keras.Model):
+class GaussianCopula(SpecModel, keras.Model):
     """Gaussian copula with empirical marginals; see the module docstring."""
+
+    options_class = CopulaOptions
+    layouts = ("table",)
+    family = "copula"
 
     native_conditions = True
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.spec = DataSpec.from_json(spec) if isinstance(spec, dict) else spec
-        self.options = as_options(options, CopulaOptions)
-        self.seed = int(seed)
-        if self.spec.layout != "table":
-            raise UsageError(f"the copula family takes table data, not {self.spec.layout!r}")
+        self._init_state(spec, options, seed)
         self.layout = TableLayout(self.spec)
         # latent dims: one per continuous column, per categorical segment, per binary column
         dims = []
@@ -218,14 +218,6 @@ class GaussianCopula(GenerativeModel, keras.Model):
                 flat_out[(s.start + idx) * n + rows] = 1.0
         out[:] = out_t.T
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "spec": self.spec.to_json(),
-            "options": self.options.model_dump(),
-            "seed": self.seed,
-        }
 
 
 def _correlation(z: np.ndarray, shrinkage: float) -> np.ndarray:

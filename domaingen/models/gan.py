@@ -30,9 +30,9 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._backend import StatelessFunction, backend_name, batched, resolve_jit, seed_state, to_numpy
-from ._options import as_options
+from ._options import SpecModel, as_options
 from ._table import TableLayout, check_table_data
-from .base import GenerativeModel, ModelFamily
+from .base import ModelFamily
 from .layers import conv_decoder, conv_encoder, dense_network, grid_channels
 from .likelihoods import categorical_nll
 
@@ -62,20 +62,20 @@ class GANOptions(StrictModel):
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
-class GAN(GenerativeModel, keras.Model):
+class GAN(SpecModel, keras.Model):
     """CTGAN-style table GAN or DCGAN-style grid GAN; see the module docstring."""
+
+    options_class = GANOptions
+    layouts = ("table", "grid")
+    family = "gan"
 
     native_conditions = True
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.spec = DataSpec.from_json(spec) if isinstance(spec, dict) else spec
-        self.options = as_options(options, GANOptions)
-        self.seed = int(seed)
+        self._init_state(spec, options, seed)
         o = self.options
         self.is_table = self.spec.layout == "table"
-        if self.spec.layout not in ("table", "grid"):
-            raise UsageError(f"the gan family takes table or grid data, not {self.spec.layout!r}")
         self.loss_kind = o.loss or ("wgan-gp" if self.is_table else "standard")
         self.pac = int(o.pac or (10 if self.is_table else 1))
         if self.is_table:
@@ -296,14 +296,6 @@ class GAN(GenerativeModel, keras.Model):
             out.append(to_numpy(fn(rows, cond_fixed[:, : self.cond_dim or 1], use_fixed, fixed_rows, fixed_mask, state=seed_state(seed, k))))
         return np.concatenate(out, axis=0)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "spec": self.spec.to_json(),
-            "options": self.options.model_dump(),
-            "seed": self.seed,
-        }
 
 
 _EMPTY = np.zeros((1, 1), "float32")

@@ -23,10 +23,10 @@ from .._quiet import keras_module
 from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
-from ._options import as_options
+from ._options import SpecModel, as_options
 from ._backend import StatelessFunction, batched, resolve_jit, resolve_steps_per_execution, seed_state, to_numpy
 from ._table import TableLayout, check_table_data
-from .base import GenerativeModel, ModelFamily
+from .base import ModelFamily
 from .layers import conv_decoder, conv_encoder, dense_network
 from .likelihoods import bernoulli_nll, categorical_nll, gaussian_nll, kl_standard_normal
 
@@ -61,19 +61,19 @@ class _KLWarmup(keras.callbacks.Callback):
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
-class VAE(GenerativeModel, keras.Model):
+class VAE(SpecModel, keras.Model):
     """A (conditional) VAE for a ``table`` or ``grid`` DataSpec; see the module docstring."""
+
+    options_class = VAEOptions
+    layouts = ("table", "grid")
+    family = "vae"
 
     native_conditions = True
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.spec = DataSpec.from_json(spec) if isinstance(spec, dict) else spec
-        self.options = as_options(options, VAEOptions)
-        self.seed = int(seed)
+        self._init_state(spec, options, seed)
         o = self.options
-        if self.spec.layout not in ("table", "grid"):
-            raise UsageError(f"the vae family takes table or grid data, not {self.spec.layout!r}")
         self.is_table = self.spec.layout == "table"
         width = self.spec.width
         if self.is_table:
@@ -243,7 +243,7 @@ class VAE(GenerativeModel, keras.Model):
         else:
             rows = self._mode(out)
         if self.cond_dim:
-            pieces, at = [], 0
+            pieces = []
             for s in self.layout.segments:
                 if s in self.cond_segments:
                     k = self.cond_segments.index(s)
@@ -344,14 +344,6 @@ class VAE(GenerativeModel, keras.Model):
         return self.decode_latent(path, **decode_kwargs) if decode else path
 
     # --- serialisation ------------------------------------------------------------------
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "spec": self.spec.to_json(),
-            "options": self.options.model_dump(),
-            "seed": self.seed,
-        }
 
 
 class VAEFamily(ModelFamily):

@@ -115,7 +115,6 @@ def build_request(codec: Codec, options: MusicGenerateOptions) -> GenerationRequ
         return GenerationRequest(controls={"temperature": options.temperature}, accept=_finisher(codec, options, None, None))
 
     low, high = requested_pitch_range(codec, options)
-    gen_tempo = float(options.tempo or codec.tempo_)
     sequence = getattr(codec, "layout", "tokens") == "tokens"
     stream, pitches = primer_pitches(codec, options)
     _check_primer(pitches, low, high, options.key)

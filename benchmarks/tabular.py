@@ -6,7 +6,8 @@ For every (family, data set) pair, in a fresh process:
 - peak memory: the process's peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``)
   and its growth over the RSS measured after importing Keras/TensorFlow (so the runtime's own
   ~0.5-1 GiB is shown apart from what the data, model and evaluation add);
-- sample time: rows generated per second (``bundle.generate``, decode included);
+- sample time: rows generated per second after a warm-up, end to end (``bundle.generate``,
+  decode included) and for the model alone (``model.generate``, encoded arrays);
 - quality score, privacy score, ML-efficacy ratio (the tabular plugin's report).
 
 When the ``sdv`` package happens to be importable (it is never a dependency), its
@@ -94,9 +95,14 @@ def bench_one(family: str, dataset: str, source: str, args) -> dict:
         started = time.perf_counter()
         bundle = dg.train(recipe, Path(tmp) / "bundle", data=(train, holdout))
         row["fit_s"] = time.perf_counter() - started
+        synthetic = bundle.generate(args.n_synthetic, seed=0)  # also compiles the sampling graph
         started = time.perf_counter()
-        synthetic = bundle.generate(args.n_synthetic, seed=0)
-        row["sample_rows_per_s"] = len(synthetic) / (time.perf_counter() - started)
+        sampled = bundle.generate(args.sample_rows, seed=1, batch_size=args.sample_batch)
+        row["sample_rows_per_s"] = len(sampled) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        bundle.model.generate(args.sample_rows, seed=1, batch_size=args.sample_batch)
+        row["model_rows_per_s"] = args.sample_rows / (time.perf_counter() - started)
+        del sampled
     started = time.perf_counter()
     report = plugin.evaluate(train, synthetic, holdout, recipe.evaluate_options, None, np.random.default_rng(0))
     row["evaluate_s"] = time.perf_counter() - started
@@ -131,11 +137,12 @@ def _fit_sdv(st, Metadata, family, train, holdout, recipe, plugin, args) -> dict
     started = time.perf_counter()
     model.fit(train if sdv_1 else {"table": train})
     fit_s = time.perf_counter() - started
-    started = time.perf_counter()
     synthetic = model.sample(args.n_synthetic)
     if isinstance(synthetic, dict):
         synthetic = synthetic["table"]
-    rate = len(synthetic) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    model.sample(args.sample_rows)
+    rate = args.sample_rows / (time.perf_counter() - started)
     s = plugin.evaluate(train, synthetic, holdout, recipe.evaluate_options, None, np.random.default_rng(0))["summary"]
     return {"fit_s": fit_s, "sample_rows_per_s": rate, "quality": s["quality_score"], "privacy": s["privacy_score"],
             "ml_efficacy": s["ml_efficacy_ratio"]}
@@ -153,7 +160,7 @@ def _fmt(v, spec):
 
 
 def print_table(rows: list[dict]) -> None:
-    head = f"{'family':8} {'dataset':14} {'rows':>9} {'fit s':>8} {'peak MiB':>9} {'+MiB':>7} {'rows/s':>10} {'quality':>8} {'privacy':>8} {'ML eff.':>8}"
+    head = f"{'family':8} {'dataset':14} {'rows':>9} {'fit s':>8} {'peak MiB':>9} {'+MiB':>7} {'rows/s':>10} {'model r/s':>10} {'quality':>8} {'privacy':>8} {'ML eff.':>8}"
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -162,7 +169,7 @@ def print_table(rows: list[dict]) -> None:
             continue
         print(
             f"{r['family']:8} {r['dataset']:14} {r['rows']:>9} {r['fit_s']:>8.1f} {r['peak_rss_mib']:>9.0f} "
-            f"{r['rss_growth_mib']:>7.0f} {r['sample_rows_per_s']:>10.0f} {_fmt(r['quality'], '8.3f')} "
+            f"{r['rss_growth_mib']:>7.0f} {r['sample_rows_per_s']:>10.0f} {r['model_rows_per_s']:>10.0f} {_fmt(r['quality'], '8.3f')} "
             f"{_fmt(r['privacy'], '8.3f')} {_fmt(r['ml_efficacy'], '8.3f')}"
         )
     for r in rows:
@@ -190,6 +197,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--n-synthetic", type=int, default=10_000)
+    parser.add_argument("--sample-rows", type=int, default=200_000, help="rows timed for the sampling rate (after a warm-up)")
+    parser.add_argument("--sample-batch", type=int, default=100_000, help="rows per model call when timing sampling")
     parser.add_argument("--rows", type=int, default=0, help="also benchmark a resampled table of this many rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-sdv", dest="sdv", action="store_false", help="skip SDV even when installed")

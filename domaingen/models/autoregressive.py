@@ -149,7 +149,6 @@ class _Autoregressive(SpecModel, keras.Model):
 
     layouts = ("tokens",)
 
-    native_conditions = False
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)

@@ -41,9 +41,6 @@ class GenerativeModel:
     have a complete ``get_config`` so that ``.keras`` files load with ``safe_mode=True``.
     """
 
-    #: segment names (``table`` layout) that ``generate(conditions=...)`` honours natively
-    native_conditions: ClassVar[bool] = False
-
     @abstractmethod
     def train_on(
         self,

@@ -54,7 +54,6 @@ class GaussianCopula(SpecModel, keras.Model):
     layouts = ("table",)
     family = "copula"
 
-    native_conditions = True
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)

@@ -69,7 +69,6 @@ class GAN(SpecModel, keras.Model):
     layouts = ("table", "grid")
     family = "gan"
 
-    native_conditions = True
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)

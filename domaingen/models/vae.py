@@ -68,7 +68,6 @@ class VAE(SpecModel, keras.Model):
     layouts = ("table", "grid")
     family = "vae"
 
-    native_conditions = True
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)

@@ -141,17 +141,15 @@ class VAE(SpecModel, keras.Model):
         if not self.is_table:
             nll = gaussian_nll(x, out, ops.reshape(log_sigma, ()))
             return ops.sum(ops.reshape(nll, (ops.shape(x)[0], -1)), axis=-1)
-        total = 0.0
         lay = self.layout
-        for s in lay.segments:
-            xs, os_ = x[:, s.start : s.start + s.size], out[:, s.start : s.start + s.size]
-            if s.kind == "continuous":
-                nll = gaussian_nll(xs, os_, log_sigma[s.start : s.start + s.size])
-                total = total + ops.sum(nll, axis=-1)
-            elif s.kind == "categorical":
-                total = total + categorical_nll(xs, os_)
-            else:
-                total = total + ops.sum(bernoulli_nll(xs, os_), axis=-1)
+        (x_cont, x_cat, x_bin), (o_cont, o_cat, o_bin) = lay.split(x), lay.split(out)
+        total = 0.0
+        if x_cont is not None:
+            total = total + ops.sum(gaussian_nll(x_cont, o_cont, ops.take(log_sigma, lay.cont_idx)), axis=-1)
+        if x_cat is not None:
+            total = total + ops.sum(categorical_nll(x_cat * lay.cat_mask, lay.masked_logits(o_cat)), axis=-1)
+        if x_bin is not None:
+            total = total + ops.sum(bernoulli_nll(x_bin, o_bin), axis=-1)
         return total
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from domaingen.errors import DataError
 from domaingen.plugin import Codec
 
 __all__ = ["MusicCodec"]
@@ -22,6 +23,18 @@ class MusicCodec(Codec):
 
     kind: ClassVar[str]
     learned: ClassVar[tuple[str, ...]] = ("tempo_", "beats_per_bar_")
+
+    def _check_fitted(self) -> None:
+        if getattr(self, "tempo_", None) is None:
+            raise RuntimeError(f"the {self.kind} codec is not fitted: call fit(raw) first")
+
+    def fit_notes(self, raw: list[Any]) -> "MusicCodec":
+        """Fit timing on the pieces that have notes (the symbolic codecs' ``fit``)."""
+        pieces = [p for p in raw if len(p.notes)]
+        if not pieces:
+            raise DataError(f"no piece with notes to fit the {self.kind} codec on: check data.source")
+        self.fit_timing(pieces)
+        return self
 
     def fit_timing(self, pieces: list[Any]) -> None:
         """Median tempo and most common bar length of ``pieces`` (used when decoding)."""

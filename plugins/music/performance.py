@@ -98,15 +98,7 @@ class PerformanceCodec(MusicCodec):
 
     # --- fitting ---------------------------------------------------------------------------
     def fit(self, raw: list[Piece]) -> "PerformanceCodec":
-        pieces = [p for p in raw if len(p.notes)]
-        if not pieces:
-            raise DataError("no piece with notes to fit the performance codec on: check data.source")
-        self.fit_timing(pieces)
-        return self
-
-    def _check_fitted(self) -> None:
-        if self.tempo_ is None:
-            raise RuntimeError("the performance codec is not fitted: call fit(raw) first")
+        return self.fit_notes(raw)
 
     @property
     def spec(self) -> DataSpec:

@@ -335,7 +335,7 @@ def _is_section(schema: type[BaseModel], loc: tuple) -> bool:
 
 def _line(document: Any, loc: tuple, overridden: set, key: bool = False) -> str:
     """`` (line N)`` for the value (or key) at ``loc`` in the YAML document, if known."""
-    if tuple(str(p) for p in loc) in {tuple(p) for p in overridden}:
+    if tuple(str(p) for p in loc) in overridden:
         return " (from --set)"
     node, line = document, None
     for part in loc:

@@ -24,6 +24,11 @@ class MusicCodec(Codec):
     kind: ClassVar[str]
     learned: ClassVar[tuple[str, ...]] = ("tempo_", "beats_per_bar_")
 
+    @property
+    def n_pitches(self) -> int:
+        """Number of MIDI pitches in the codec's range (both ends included)."""
+        return self.pitch_high - self.pitch_low + 1
+
     def _check_fitted(self) -> None:
         if getattr(self, "tempo_", None) is None:
             raise RuntimeError(f"the {self.kind} codec is not fitted: call fit(raw) first")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from domaingen.evaluation import to_jsonable
 from domaingen.files import atomic_path
 
 from . import metrics as M
@@ -30,20 +31,6 @@ __all__ = ["evaluate", "TOLERANCE_METRICS"]
 
 TOLERANCE_METRICS = ("pitch_class_entropy", "scale_consistency")
 TOLERANCE = 0.10
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 def _mean(pieces: list[Piece], fn) -> float:
@@ -179,7 +166,7 @@ def evaluate(
         "pitch_class": {"real": pc_real.tolist(), "synthetic": M.pitch_class_histogram(synthetic).tolist()},
         "duration_sixteenths": {"real": dur_real.tolist(), "synthetic": M.duration_histogram(synthetic).tolist()},
     }
-    report = _clean(report)
+    report = to_jsonable(report)
     if out_dir is not None and options.html:
         write_html(report, Path(out_dir) / "report.html")
     return report

@@ -82,10 +82,6 @@ class MelodyCodec(MusicCodec):
 
     # --- sizes ---------------------------------------------------------------------
     @property
-    def n_pitches(self) -> int:
-        return self.pitch_high - self.pitch_low + 1
-
-    @property
     def n_events(self) -> int:
         return FIRST_NOTE_ON + self.n_pitches
 

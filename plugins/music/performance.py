@@ -59,10 +59,6 @@ class PerformanceCodec(MusicCodec):
 
     # --- vocabulary --------------------------------------------------------------------
     @property
-    def n_pitches(self) -> int:
-        return self.pitch_high - self.pitch_low + 1
-
-    @property
     def note_on_base(self) -> int:
         return N_SPECIAL
 

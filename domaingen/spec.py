@@ -23,11 +23,16 @@ class Segment:
     ``continuous``: ``size`` real values (usually 1), roughly standardised by the codec.
     ``categorical``: a one-hot block of ``size`` categories.
     ``binary``: ``size`` independent 0/1 values (usually 1).
+
+    ``auxiliary``: the segment is an encoding detail of another one (e.g. the mode
+    indicator of a mode-normalised number), not a variable of its own; families do not
+    offer it as a condition (CTGAN's conditional vector covers true categories only).
     """
 
     name: str
     kind: str
     size: int = 1
+    auxiliary: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in SEGMENT_KINDS:

@@ -30,6 +30,50 @@ class _Seg:
     kind: str
     start: int
     size: int
+    auxiliary: bool = False
+
+
+class CategoryBlocks:
+    """Categorical segments padded to one ``(batch, n_segments, max_size)`` block, so one
+    op handles them all (a graph with one softmax over padded blocks instead of one per
+    segment traces and runs far faster on wide tables)."""
+
+    def __init__(self, segments: list[_Seg]):
+        self.segments = list(segments)
+        self.n = len(self.segments)
+        self.max_size = max((s.size for s in self.segments), default=0)
+        gather = np.zeros((self.n, self.max_size), dtype="int32")
+        mask = np.zeros((self.n, self.max_size), dtype=bool)
+        for i, s in enumerate(self.segments):
+            gather[i, : s.size] = np.arange(s.start, s.start + s.size)
+            mask[i, : s.size] = True
+        self.gather = gather.reshape(-1)
+        self.columns = gather[mask].astype("int32")  # the segments' columns, concatenated
+        self.mask = mask.astype("float32")
+        self.pad_logits = np.where(mask, 0.0, -1e9).astype("float32")
+        self.last = np.asarray([s.size - 1 for s in self.segments], dtype="int32")
+        self.valid = np.flatnonzero(mask.reshape(-1)).astype("int32")
+        owner = np.repeat(np.arange(self.n), [s.size for s in self.segments])
+        self.indicator = np.eye(max(1, self.n), dtype="float32")[owner]  # (width, n): column -> segment
+
+    def blocks(self, t):
+        """``(batch, n, max_size)`` view of the segments' columns of ``t``; padding is arbitrary."""
+        return ops.reshape(ops.take(t, self.gather, axis=1), (-1, self.n, self.max_size))
+
+    def masked_logits(self, logits):
+        """Padded logits with padding positions at -1e9 (zero probability)."""
+        return logits + self.pad_logits
+
+    def flatten(self, blocks):
+        """Inverse of ``blocks``: the segments' columns, concatenated (padding dropped)."""
+        return ops.take(ops.reshape(blocks, (-1, self.n * self.max_size)), self.valid, axis=1)
+
+    def cross_entropy(self, onehot, t):
+        """Per-row, per-segment ``-log softmax(t)[onehot]``, shape (batch, n); ``onehot`` holds
+        the segments' one-hots concatenated, ``t`` full rows of logits."""
+        log_norm = ops.logsumexp(self.masked_logits(self.blocks(t)), axis=-1)
+        picked = ops.matmul(onehot * ops.take(t, self.columns, axis=1), self.indicator)
+        return log_norm - picked
 
 
 class TableLayout:
@@ -40,10 +84,11 @@ class TableLayout:
         self.segments: list[_Seg] = []
         start = 0
         for s in spec.segments:
-            self.segments.append(_Seg(s.name, s.kind, start, s.size))
+            self.segments.append(_Seg(s.name, s.kind, start, s.size, s.auxiliary))
             start += s.size
         self.width = start
         self.categorical = [s for s in self.segments if s.kind == "categorical"]
+        self.conditionable = [s for s in self.categorical if not s.auxiliary]
         self.discrete = [s for s in self.segments if s.kind in ("categorical", "binary")]
         self.n_continuous = sum(s.size for s in self.segments if s.kind == "continuous")
         self.n_binary = sum(s.size for s in self.segments if s.kind == "binary")
@@ -56,28 +101,18 @@ class TableLayout:
         self._build_gathers()
 
     def _build_gathers(self) -> None:
-        """Index arrays that let one op handle every segment of a kind at once (a graph
-        with one softmax over padded categorical blocks instead of one per segment traces
-        and runs far faster on wide tables)."""
+        """Index arrays that let one op handle every segment of a kind at once."""
 
         def columns(kind: str) -> np.ndarray:
             cols = [c for s in self.segments if s.kind == kind for c in range(s.start, s.start + s.size)]
             return np.asarray(cols, dtype="int32")
 
         self.cont_idx, self.bin_idx = columns("continuous"), columns("binary")
-        cats = self.categorical
-        self.max_cat = max((s.size for s in cats), default=0)
-        gather = np.zeros((len(cats), self.max_cat), dtype="int32")
-        mask = np.zeros((len(cats), self.max_cat), dtype=bool)
-        for i, s in enumerate(cats):
-            gather[i, : s.size] = np.arange(s.start, s.start + s.size)
-            mask[i, : s.size] = True
-        self.cat_gather = gather.reshape(-1)
-        self.cat_mask = mask.astype("float32")
-        self.cat_pad_logits = np.where(mask, 0.0, -1e9).astype("float32")
-        self.cat_last = np.asarray([s.size - 1 for s in cats], dtype="int32")
-        self.cat_valid = np.flatnonzero(mask.reshape(-1)).astype("int32")
-        assembled_order = np.concatenate([self.cont_idx, gather[mask], self.bin_idx]).astype("int64")
+        self.cats = CategoryBlocks(self.categorical)
+        self.max_cat = self.cats.max_size
+        self.cat_mask = self.cats.mask
+        self.cat_last = self.cats.last
+        assembled_order = np.concatenate([self.cont_idx, self.cats.columns, self.bin_idx]).astype("int64")
         self.assemble_perm = np.argsort(assembled_order).astype("int32")
 
     # --- vectorised views (keras.ops) --------------------------------------------------
@@ -86,15 +121,13 @@ class TableLayout:
         views of a row tensor; a part is ``None`` when the table has no such column.
         Padding positions of the categorical blocks hold arbitrary values: mask them."""
         cont = ops.take(t, self.cont_idx, axis=1) if len(self.cont_idx) else None
-        cat = None
-        if self.categorical:
-            cat = ops.reshape(ops.take(t, self.cat_gather, axis=1), (-1, len(self.categorical), self.max_cat))
+        cat = self.cats.blocks(t) if self.categorical else None
         binary = ops.take(t, self.bin_idx, axis=1) if len(self.bin_idx) else None
         return cont, cat, binary
 
     def masked_logits(self, cat_logits):
         """Categorical logits with padding positions at -1e9 (zero probability)."""
-        return cat_logits + self.cat_pad_logits
+        return self.cats.masked_logits(cat_logits)
 
     def assemble(self, cont, cat, binary):
         """Inverse of ``split``: rows in the DataSpec's column order."""
@@ -102,8 +135,7 @@ class TableLayout:
         if cont is not None:
             parts.append(cont)
         if cat is not None:
-            flat = ops.reshape(cat, (-1, len(self.categorical) * self.max_cat))
-            parts.append(ops.take(flat, self.cat_valid, axis=1))
+            parts.append(self.cats.flatten(cat))
         if binary is not None:
             parts.append(binary)
         rows = ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]

@@ -13,9 +13,9 @@ one given; the plugin's filter handles the rest).
 Grids use a transposed-conv generator (tanh output) and a strided-conv critic.
 
 Training needs two optimisers and a gradient penalty, so it does not go through
-``Model.fit``: ``make_train_steps`` returns one small pair of compiled steps per backend
-(TensorFlow ``GradientTape``, JAX ``jax.value_and_grad`` over a ``StatelessScope``,
-PyTorch autograd) driven by one loop that calls the core's Keras callbacks.
+``Model.fit``: a step is ``critic_steps`` critic phases then one generator phase, run
+many steps per compiled call by the shared loop (``_loop.py``), which also calls the
+core's Keras callbacks once per epoch.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._backend import StatelessFunction, backend_name, batched, resolve_jit, seed_state, to_numpy
+from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._options import SpecModel, as_options
-from ._table import TableLayout, check_table_data
+from ._table import CategoryBlocks, TableLayout, check_table_data
 from .base import ModelFamily
 from .layers import conv_decoder, conv_encoder, dense_network, grid_channels
-from .likelihoods import categorical_nll
 
-__all__ = ["GANOptions", "GAN", "GANFamily", "family", "make_train_steps"]
+__all__ = ["GANOptions", "GAN", "GANFamily", "family"]
 
 keras = keras_module()
 ops = keras.ops
@@ -59,6 +59,7 @@ class GANOptions(StrictModel):
     beta_1: float = Field(0.5, ge=0.0, lt=1.0)
     beta_2: float = Field(0.9, ge=0.0, lt=1.0)
     jit_compile: bool | None = Field(None, description="XLA on TensorFlow (JAX always compiles); None = off")
+    steps_per_call: int = Field(MAX_STEPS_PER_CALL, ge=1, description="most training steps per compiled call")
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
@@ -79,7 +80,9 @@ class GAN(SpecModel, keras.Model):
         self.pac = int(o.pac or (10 if self.is_table else 1))
         if self.is_table:
             self.layout = TableLayout(self.spec)
-            self.cond_dim = self.layout.cat_width if (o.conditional and self.layout.categorical) else 0
+            self.cond_segments = self.layout.conditionable if o.conditional else []
+            self.cond_blocks = CategoryBlocks(self.cond_segments)
+            self.cond_dim = sum(s.size for s in self.cond_segments)
             width = self.spec.width
             self.generator = dense_network(o.noise_dim + self.cond_dim, o.generator_hidden, width, name="generator", residual=True)
             self.discriminator = dense_network(
@@ -93,13 +96,12 @@ class GAN(SpecModel, keras.Model):
             )
         else:
             self.layout = None
-            self.cond_dim = 0
+            self.cond_segments, self.cond_dim = [], 0
             h, w, c = grid_channels(self.spec.shape)
             self.generator = conv_decoder(o.noise_dim, self.spec.shape, o.conv_filters[::-1], name="generator")
             self.discriminator = conv_encoder((h, w, c * self.pac), o.conv_filters, 1, name="discriminator")
-        n_cat = self.layout.cat_width if self.is_table else 0
-        self.cat_frequencies = self.add_weight(
-            name="cat_frequencies", shape=(max(1, n_cat),), initializer="ones", trainable=False
+        self.cond_frequencies = self.add_weight(
+            name="cond_frequencies", shape=(max(1, self.cond_dim),), initializer="ones", trainable=False
         )
         self.train_seed = keras.random.SeedGenerator(self.seed, name="train_seed")
         self.sample_seed = keras.random.SeedGenerator(self.seed + 1, name="sample_seed")
@@ -152,8 +154,10 @@ class GAN(SpecModel, keras.Model):
             loss = loss + self.options.gp_weight * ops.mean(ops.square(norms - 1.0))
         return loss
 
-    def g_loss(self, cond, mask, batch):
-        """Generator loss: adversarial term plus the conditional cross-entropy penalty."""
+    def g_loss(self, cond, mask):
+        """Generator loss: adversarial term plus the conditional cross-entropy penalty
+        (``cond``/``mask`` are (batch, 1) zeros for an unconditional model)."""
+        batch = ops.shape(cond)[0]
         out, fake = self._fake(cond, batch, training=True)
         d_fake = self._critic(self._critic_input(fake, cond), training=True)
         if self.loss_kind == "standard":
@@ -161,12 +165,8 @@ class GAN(SpecModel, keras.Model):
         else:
             loss = -ops.mean(d_fake)
         if self.cond_dim:
-            ce, at = 0.0, 0
-            for j, s in enumerate(self.layout.categorical):
-                c = cond[:, at : at + s.size]
-                at += s.size
-                ce = ce + categorical_nll(c, out[:, s.start : s.start + s.size]) * mask[:, j]
-            loss = loss + ops.mean(ce)
+            ce = self.cond_blocks.cross_entropy(cond, out) * mask
+            loss = loss + ops.mean(ops.sum(ce, axis=-1))
         return loss
 
     # --- training -----------------------------------------------------------------------
@@ -179,53 +179,55 @@ class GAN(SpecModel, keras.Model):
         return x
 
     def train_on(self, x, *, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
-        """Adversarial training; ``validation_split`` is ignored (GAN losses do not measure
-        fit on held-out rows). History keys: ``loss`` (= critic loss), ``d_loss``, ``g_loss``."""
+        """Adversarial training, ``len(x) // batch`` steps per epoch as in CTGAN;
+        ``validation_split`` is ignored (GAN losses do not measure fit on held-out rows).
+        History keys: ``loss`` (= critic loss), ``d_loss``, ``g_loss``."""
         x = self._check_data(x)
         rng = np.random.default_rng(int(seed))
         keras.utils.set_random_seed(int(seed))
         sampler = _BatchSampler(x, self, rng) if self.cond_dim else None
-        if self.is_table and self.layout.categorical:
-            self.cat_frequencies.assign(self.layout.category_frequencies(x, self.layout.categorical))
+        if self.cond_dim:
+            self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
         batch = max(self.pac, (min(int(batch_size), len(x)) // self.pac) * self.pac)
         if batch > len(x):
             raise DataError(f"gan: {len(x)} training rows are fewer than one PacGAN pack of {self.pac}; lower model.options.pac")
-        steps_per_epoch = max(1, len(x) // batch)
-        steps = make_train_steps(self, float(learning_rate), resolve_jit(self.options.jit_compile))
-        cbs = keras.callbacks.CallbackList(
-            list(callbacks), add_history=True, model=self, epochs=int(epochs), steps=steps_per_epoch, verbose=0
+        o = self.options
+        d_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="d_opt")
+        g_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="g_opt")
+        d_phase = Phase("d_loss", self.d_loss, self.discriminator.trainable_variables, d_opt)
+        g_phase = Phase("g_loss", self.g_loss, self.generator.trainable_variables, g_opt)
+        runner = StepRunner(self, [d_phase] * o.critic_steps + [g_phase], o.jit_compile)
+        cond_width = max(1, self.cond_dim)
+
+        def conditioned(count):
+            """(rows, cond, mask) for ``count`` steps, each (count, batch, ...)."""
+            if sampler is not None:
+                rows, cond, mask = sampler.sample(count * batch)
+            else:
+                rows = x[rng.integers(0, len(x), size=count * batch)]
+                cond = mask = np.zeros((count * batch, 1), "float32")
+            shape = lambda a: a.reshape(count, batch, *a.shape[1:])  # noqa: E731
+            return shape(rows), shape(cond), shape(mask)
+
+        def draw(epoch, first, count):
+            inputs = []
+            for _ in range(o.critic_steps):
+                rows, cond, _ = conditioned(count)
+                inputs.append((rows, cond))
+            _, cond, mask = conditioned(count)
+            return [*inputs, (cond, mask)]
+
+        row_bytes = int(np.prod(x.shape[1:])) + cond_width
+        return train_epochs(
+            self,
+            runner,
+            draw,
+            epochs=int(epochs),
+            steps_per_epoch=max(1, len(x) // batch),
+            step_bytes=4 * batch * (o.critic_steps * row_bytes + 2 * cond_width),
+            callbacks=list(callbacks),
+            max_steps_per_call=o.steps_per_call,
         )
-        self.stop_training = False
-        cbs.on_train_begin()
-        logs: dict[str, float] = {}
-        for epoch in range(int(epochs)):
-            cbs.on_epoch_begin(epoch)
-            order = rng.permutation(len(x))
-            d_sum, g_sum = [], []
-            for step in range(steps_per_epoch):
-                cbs.on_train_batch_begin(step)
-                for _ in range(self.options.critic_steps):
-                    if sampler is not None:
-                        real, cond, mask = sampler.sample(batch)
-                    else:
-                        idx = order[step * batch : (step + 1) * batch]
-                        if len(idx) < batch:
-                            idx = rng.integers(0, len(x), size=batch)
-                        real, cond, mask = x[idx], _EMPTY, _EMPTY
-                    d_sum.append(steps.d_step(real, cond))
-                if sampler is not None:
-                    _, cond, mask = sampler.sample(batch)
-                g_sum.append(steps.g_step(cond, mask, batch))
-                cbs.on_train_batch_end(step, {})
-            steps.sync()
-            d_mean = float(np.mean([float(to_numpy(v)) for v in d_sum]))
-            g_mean = float(np.mean([float(to_numpy(v)) for v in g_sum]))
-            logs = {"loss": d_mean, "d_loss": d_mean, "g_loss": g_mean}
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end(logs)
-        return {k: [float(v) for v in vals] for k, vals in self.history.history.items()}
 
     # --- generation ---------------------------------------------------------------------
     def _sample_fn(self, rows, cond_fixed, use_fixed, fixed_rows, fixed_mask):
@@ -243,12 +245,12 @@ class GAN(SpecModel, keras.Model):
 
     def _original_condvec(self, batch):
         """CTGAN's unconditional sampling: a segment uniformly, a category by its frequency."""
-        segs = self.layout.categorical
+        segs = self.cond_segments
         u = keras.random.uniform((batch, 2), seed=self.sample_seed)
         chosen = ops.minimum(ops.cast(u[:, 0] * len(segs), "int32"), len(segs) - 1)
         blocks, at = [], 0
         for j, s in enumerate(segs):
-            freq = self.cat_frequencies[at : at + s.size]
+            freq = self.cond_frequencies[at : at + s.size]
             at += s.size
             cdf = ops.cumsum(freq) / ops.sum(freq)
             idx = ops.minimum(ops.sum(ops.cast(cdf[None, :] < u[:, 1:2], "int32"), axis=-1), s.size - 1)
@@ -257,12 +259,13 @@ class GAN(SpecModel, keras.Model):
         return ops.concatenate(blocks, axis=-1) if len(blocks) > 1 else blocks[0]
 
     def conditions_honoured(self, conditions: dict[str, int] | None) -> dict[str, int]:
-        """The one condition fixed natively: the first categorical one given (tables)."""
+        """The one condition fixed natively: the first given on a segment of the
+        conditional vector (tables); an unconditional GAN honours none."""
         if not self.is_table:
             return {}
         checked = self.layout.check_conditions(conditions)
         for name, idx in checked.items():
-            if self.layout.seg(name).kind == "categorical":
+            if self.layout.seg(name) in self.cond_segments:
                 return {name: idx}
         return {}
 
@@ -280,10 +283,9 @@ class GAN(SpecModel, keras.Model):
             seg = self.layout.seg(name)
             fixed_rows[0, seg.start + idx] = 1.0
             fixed_mask[0, seg.start : seg.start + seg.size] = 1.0
-            if self.cond_dim:
-                offset = sum(s.size for s in self.layout.categorical[: self.layout.categorical.index(seg)])
-                cond_fixed[0, offset + idx] = 1.0
-                use_fixed[0, 0] = 1.0
+            offset = sum(s.size for s in self.cond_segments[: self.cond_segments.index(seg)])
+            cond_fixed[0, offset + idx] = 1.0
+            use_fixed[0, 0] = 1.0
         if "sample" not in self._fns:
             self._fns["sample"] = StatelessFunction(
                 self, self._sample_fn, seed_generator=self.sample_seed, jit=resolve_jit(self.options.jit_compile)
@@ -297,7 +299,6 @@ class GAN(SpecModel, keras.Model):
 
 
 
-_EMPTY = np.zeros((1, 1), "float32")
 
 
 class _BatchSampler:
@@ -305,7 +306,7 @@ class _BatchSampler:
 
     def __init__(self, x: np.ndarray, model: GAN, rng: np.random.Generator):
         self.x, self.rng = x, rng
-        self.segs = model.layout.categorical
+        self.segs = model.cond_segments
         self.width = model.cond_dim
         self.offsets = np.cumsum([0] + [s.size for s in self.segs])[:-1]
         max_size = max(s.size for s in self.segs)
@@ -365,153 +366,6 @@ def input_gradient(fn, inputs):
         out = ops.sum(fn(leaf))
         return torch.autograd.grad(out, leaf, create_graph=True)[0]
     raise UsageError(f"the gan family cannot train on the {backend!r} backend; use tensorflow, jax or torch")
-
-
-# --- one train-step pair per backend, behind one dispatch --------------------------------------
-def make_train_steps(model: GAN, learning_rate: float, jit: bool):
-    """``d_step(real, cond) -> loss`` and ``g_step(cond, mask, batch) -> loss`` for the active
-    backend, plus ``sync()`` that writes any functional state back into the variables."""
-    backend = backend_name()
-    cls = {"tensorflow": _TFSteps, "jax": _JaxSteps, "torch": _TorchSteps}.get(backend)
-    if cls is None:
-        raise UsageError(f"the gan family cannot train on the {backend!r} backend; use tensorflow, jax or torch")
-    return cls(model, learning_rate, jit)
-
-
-class _Steps:
-    def __init__(self, model: GAN, learning_rate: float, jit: bool):
-        o = model.options
-        self.model = model
-        self.d_vars = list(model.discriminator.trainable_variables)
-        self.g_vars = list(model.generator.trainable_variables)
-        self.d_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="d_opt")
-        self.g_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="g_opt")
-        self.d_opt.build(self.d_vars)
-        self.g_opt.build(self.g_vars)
-
-    def sync(self) -> None:
-        """Nothing to do where variables are updated in place."""
-
-
-class _TFSteps(_Steps):
-    """TensorFlow: ``tf.GradientTape`` inside ``tf.function``; variables updated in place."""
-
-    def __init__(self, model, learning_rate, jit):
-        super().__init__(model, learning_rate, jit)
-        import tensorflow as tf
-
-        self._tf = tf
-        self.d_step_fn = tf.function(self._d, jit_compile=jit, reduce_retracing=True)
-        self.g_step_fn = tf.function(self._g, jit_compile=jit, reduce_retracing=True)
-
-    def _d(self, real, cond):
-        with self._tf.GradientTape() as tape:
-            loss = self.model.d_loss(real, cond)
-        self.d_opt.apply(tape.gradient(loss, self.d_vars), self.d_vars)
-        return loss
-
-    def _g(self, cond, mask, batch):
-        with self._tf.GradientTape() as tape:
-            loss = self.model.g_loss(cond, mask, batch)
-        self.g_opt.apply(tape.gradient(loss, self.g_vars), self.g_vars)
-        return loss
-
-    def d_step(self, real, cond):
-        return self.d_step_fn(real, cond)
-
-    def g_step(self, cond, mask, batch):
-        return self.g_step_fn(cond, mask, batch)
-
-
-class _JaxSteps(_Steps):
-    """JAX: pure steps over explicit state, ``jax.value_and_grad`` + ``stateless_apply``."""
-
-    def __init__(self, model, learning_rate, jit):
-        super().__init__(model, learning_rate, jit)
-        import jax
-
-        trainable = {id(v) for v in self.d_vars + self.g_vars}
-        self.nt_vars = [v for v in model.variables if id(v) not in trainable]
-        self.state = (
-            [v.value for v in self.d_vars],
-            [v.value for v in self.g_vars],
-            [v.value for v in self.nt_vars],
-            [v.value for v in self.d_opt.variables],
-            [v.value for v in self.g_opt.variables],
-        )
-        self._d = jax.jit(self._d_pure)
-        self._g = jax.jit(self._g_pure, static_argnums=3)
-        self._jax = jax
-
-    def _loss(self, fn, d_tv, g_tv, nt):
-        mapping = list(zip(self.d_vars, d_tv)) + list(zip(self.g_vars, g_tv)) + list(zip(self.nt_vars, nt))
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            loss = fn()
-        new_nt = [scope.get_current_value(v) for v in self.nt_vars]
-        return loss, [old if new is None else new for old, new in zip(nt, new_nt)]
-
-    def _d_pure(self, state, real, cond):
-        d_tv, g_tv, nt, d_ov, g_ov = state
-        grad_fn = self._jax.value_and_grad(
-            lambda p: self._loss(lambda: self.model.d_loss(real, cond), p, g_tv, nt), has_aux=True
-        )
-        (loss, nt), grads = grad_fn(d_tv)
-        d_tv, d_ov = self.d_opt.stateless_apply(d_ov, grads, d_tv)
-        return loss, (d_tv, g_tv, nt, d_ov, g_ov)
-
-    def _g_pure(self, state, cond, mask, batch):
-        d_tv, g_tv, nt, d_ov, g_ov = state
-        grad_fn = self._jax.value_and_grad(
-            lambda p: self._loss(lambda: self.model.g_loss(cond, mask, batch), d_tv, p, nt), has_aux=True
-        )
-        (loss, nt), grads = grad_fn(g_tv)
-        g_tv, g_ov = self.g_opt.stateless_apply(g_ov, grads, g_tv)
-        return loss, (d_tv, g_tv, nt, d_ov, g_ov)
-
-    def d_step(self, real, cond):
-        loss, self.state = self._d(self.state, real, cond)
-        return loss
-
-    def g_step(self, cond, mask, batch):
-        loss, self.state = self._g(self.state, cond, mask, int(batch))
-        return loss
-
-    def sync(self):
-        d_tv, g_tv, nt, d_ov, g_ov = self.state
-        for variables, values in (
-            (self.d_vars, d_tv),
-            (self.g_vars, g_tv),
-            (self.nt_vars, nt),
-            (self.d_opt.variables, d_ov),
-            (self.g_opt.variables, g_ov),
-        ):
-            for var, value in zip(variables, values):
-                var.assign(value)
-
-
-class _TorchSteps(_Steps):
-    """PyTorch: eager forward, ``loss.backward()``, then ``optimizer.apply`` under
-    ``torch.no_grad()``, the pattern of Keras' own torch trainer."""
-
-    def _step(self, loss_fn, variables, optimizer):
-        import torch
-
-        for v in self.d_vars + self.g_vars:
-            v.value.grad = None
-        loss = loss_fn()
-        loss.backward()
-        grads = [v.value.grad for v in variables]
-        with torch.no_grad():
-            optimizer.apply(grads, variables)
-        return loss.detach()
-
-    def d_step(self, real, cond):
-        real, cond = ops.convert_to_tensor(real), ops.convert_to_tensor(cond)
-        return self._step(lambda: self.model.d_loss(real, cond), self.d_vars, self.d_opt)
-
-    def g_step(self, cond, mask, batch):
-        cond, mask = ops.convert_to_tensor(cond), ops.convert_to_tensor(mask)
-        return self._step(lambda: self.model.g_loss(cond, mask, batch), self.g_vars, self.g_opt)
 
 
 class GANFamily(ModelFamily):

@@ -50,6 +50,9 @@ def use_tfp() -> bool:
     return backend_name() == "tensorflow" and _tfp() is not None
 
 
+use_tfp()  # import TFP with the family modules, not inside the first traced training step
+
+
 # --- keras.ops formulas (every backend) ----------------------------------------------
 def ops_gaussian_nll(x, mean, log_sigma):
     z = (x - mean) * ops.exp(-log_sigma)

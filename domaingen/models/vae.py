@@ -8,8 +8,8 @@ encoder and decoder inputs; at generation ``conditions`` fixes them and the othe
 drawn from their training frequencies (stored in the model as non-trainable weights).
 
 Grids: strided-conv encoder and transposed-conv decoder, Gaussian likelihood with one
-learned sigma. The loss lives in ``compute_loss``, so ``Model.fit`` trains it on every
-backend; the KL weight ramps up over ``kl_warmup_epochs``.
+learned sigma. Training runs through the shared step loop (``_loop.py``: many steps per
+compiled call); the KL weight ramps up over ``kl_warmup_epochs``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._options import SpecModel, as_options
-from ._backend import StatelessFunction, batched, resolve_jit, resolve_steps_per_execution, seed_state, to_numpy
+from ._backend import StatelessFunction, batched, resolve_jit, seed_state, to_numpy
+from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._table import TableLayout, check_table_data
 from .base import ModelFamily
 from .layers import conv_decoder, conv_encoder, dense_network
@@ -47,17 +48,12 @@ class VAEOptions(StrictModel):
     condition_on: list[str] = Field(default_factory=list, description="categorical/binary segments of a conditional VAE")
     min_sigma: float = Field(0.01, gt=0.0, description="lower bound of the continuous columns' sigma")
     jit_compile: bool | None = Field(None, description="XLA on TensorFlow (JAX always compiles); None = off")
-    steps_per_execution: int = Field(8, ge=1, description="training batches per compiled call")
+    steps_per_call: int = Field(MAX_STEPS_PER_CALL, ge=1, description="most training batches per compiled call")
 
-
-class _KLWarmup(keras.callbacks.Callback):
-    def __init__(self, variable, beta: float, epochs: int):
-        super().__init__()
-        self.variable, self.beta, self.epochs = variable, beta, epochs
-
-    def on_epoch_begin(self, epoch, logs=None):
-        ramp = 1.0 if self.epochs <= 0 else min(1.0, (epoch + 1) / (self.epochs + 1))
-        self.variable.assign(self.beta * ramp)
+    def kl_weight(self, epoch: int) -> float:
+        """The KL weight of ``epoch``: ``beta``, ramped linearly over ``kl_warmup_epochs``."""
+        warm = self.kl_warmup_epochs
+        return self.beta * (1.0 if warm <= 0 else min(1.0, (epoch + 1) / (warm + 1)))
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
@@ -94,9 +90,6 @@ class VAE(SpecModel, keras.Model):
             name="log_sigma",
             shape=(width if self.is_table else 1,),
             initializer=keras.initializers.Constant(math.log(0.1)),
-        )
-        self.kl_weight = self.add_weight(
-            name="kl_weight", shape=(), initializer=keras.initializers.Constant(o.beta), trainable=False
         )
         self.cond_frequencies = self.add_weight(
             name="cond_frequencies", shape=(max(1, self.freq_dim),), initializer="ones", trainable=False
@@ -152,12 +145,12 @@ class VAE(SpecModel, keras.Model):
             total = total + ops.sum(bernoulli_nll(x_bin, o_bin), axis=-1)
         return total
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if y_pred is None:
-            y_pred = self(x, training=training)
-        rec = ops.mean(self._reconstruction_nll(x, y_pred["out"]))
-        kl = ops.mean(kl_standard_normal(y_pred["mean"], y_pred["logvar"]))
-        return rec + self.kl_weight * kl
+    def elbo_loss(self, x, kl_weight, training=True):
+        """Negative ELBO per row, averaged: reconstruction NLL + ``kl_weight`` * KL."""
+        y = self(x, training=training)
+        rec = ops.mean(self._reconstruction_nll(x, y["out"]))
+        kl = ops.mean(kl_standard_normal(y["mean"], y["logvar"]))
+        return rec + kl_weight * kl
 
     # --- training -------------------------------------------------------------------
     def _check_data(self, x: np.ndarray) -> np.ndarray:
@@ -169,29 +162,54 @@ class VAE(SpecModel, keras.Model):
         return x
 
     def train_on(self, x, *, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
+        """Minimise the negative ELBO with Adam. Each epoch visits every row once in a
+        seeded random order (the last batch is topped up from the epoch's first rows);
+        ``validation_split`` holds out the last rows, as ``Model.fit`` does, and logs
+        ``val_loss`` (no sampling of z). History keys: ``loss`` (+ ``val_loss``)."""
         x = self._check_data(x)
+        keras.utils.set_random_seed(int(seed))
+        rng = np.random.default_rng(int(seed))
+        n_val = int(len(x) * float(validation_split))
+        if n_val and n_val == len(x):
+            raise DataError("vae: validation_split leaves no training rows; lower train.validation_split")
+        x, x_val = (x[: len(x) - n_val], x[len(x) - n_val :]) if n_val else (x, None)
         if self.cond_segments:
             self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
-        keras.utils.set_random_seed(int(seed))
-        jit = resolve_jit(self.options.jit_compile)
-        batch_size = int(min(batch_size, len(x)))
-        self.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-            jit_compile=jit,
-            steps_per_execution=resolve_steps_per_execution(self.options.steps_per_execution),
-        )
-        warmup = _KLWarmup(self.kl_weight, self.options.beta, self.options.kl_warmup_epochs)
-        history = self.fit(
-            x,
+        batch = int(min(batch_size, len(x)))
+        steps_per_epoch = -(-len(x) // batch)
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        runner = StepRunner(self, [Phase("loss", self.elbo_loss, self.trainable_variables, optimizer)], self.options.jit_compile)
+        orders: dict[int, np.ndarray] = {}
+
+        def draw(epoch, first, count):
+            if epoch not in orders:
+                orders.clear()
+                perm = rng.permutation(len(x))
+                orders[epoch] = np.concatenate([perm, perm[: steps_per_epoch * batch - len(x)]])
+            idx = orders[epoch][first * batch : (first + count) * batch]
+            kl = np.full((count,), self.options.kl_weight(epoch), "float32")
+            return [(x[idx].reshape(count, batch, *x.shape[1:]), kl)]
+
+        epoch_end = None
+        if x_val is not None:
+            val_fn = StatelessFunction(self, lambda v, kl: self.elbo_loss(v, kl, training=False), jit=resolve_jit(self.options.jit_compile))
+
+            def epoch_end(epoch, logs):
+                kl = np.float32(self.options.kl_weight(epoch))
+                parts = [(b - a) * float(to_numpy(val_fn(x_val[a:b], kl))) for a, b in batched(len(x_val), 4096)]
+                return {**logs, "val_loss": sum(parts) / len(x_val)}
+
+        return train_epochs(
+            self,
+            runner,
+            draw,
             epochs=int(epochs),
-            batch_size=batch_size,
-            shuffle=True,
-            validation_split=validation_split,
-            callbacks=[warmup, *list(callbacks)],
-            verbose=0,
+            steps_per_epoch=steps_per_epoch,
+            step_bytes=batch * int(np.prod(x.shape[1:])) * 4,
+            callbacks=list(callbacks),
+            epoch_end=epoch_end,
+            max_steps_per_call=self.options.steps_per_call,
         )
-        self.kl_weight.assign(self.options.beta)
-        return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     # --- generation -----------------------------------------------------------------
     def _sample_conditions(self, batch, fixed, mask):

@@ -8,6 +8,7 @@ import pytest
 from domaingen._quiet import keras_module
 from domaingen.errors import ConditionError, UsageError
 from domaingen.models import gan
+from domaingen.models._loop import Phase, StepRunner
 from domaingen.spec import DataSpec
 
 from .conftest import (
@@ -34,7 +35,7 @@ def _train(x, options=None, epochs=20, seed=0, batch_size=100):
 
 @pytest.fixture(scope="module")
 def trained():
-    return _train(dependent_table(3000), epochs=60)
+    return _train(dependent_table(3000), epochs=120)
 
 
 def _values(variables):
@@ -42,24 +43,27 @@ def _values(variables):
 
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "standard"])
-def test_train_steps_of_this_backend_update_only_their_network(loss):
+def test_critic_and_generator_phases_update_only_their_network(loss):
     model = gan.family.build(TABLE_SPEC, {**FAST, "loss": loss}, 0)
-    steps = gan.make_train_steps(model, 1e-3, jit=False)
+    d_phase = Phase("d_loss", model.d_loss, model.discriminator.trainable_variables, keras.optimizers.Adam(1e-3))
+    g_phase = Phase("g_loss", model.g_loss, model.generator.trainable_variables, keras.optimizers.Adam(1e-3))
     x = mixed_table(100)
     cond = np.zeros((100, 3), "float32")
     cond[np.arange(100), x[:, 1:4].argmax(1)] = 1.0
     mask = np.ones((100, 1), "float32")
     d0, g0 = _values(model.discriminator.weights), _values(model.generator.trainable_weights)
-    d_loss = float(keras.ops.convert_to_numpy(steps.d_step(x, cond)))
-    steps.sync()
+    critic = StepRunner(model, [d_phase], jit=False)
+    d_loss = critic.run([(x[None], cond[None])], 1)
+    critic.sync()
     d1, g1 = _values(model.discriminator.weights), _values(model.generator.trainable_weights)
-    assert np.isfinite(d_loss)
+    assert d_loss.shape == (1, 1) and np.isfinite(d_loss).all()
     assert any(not np.array_equal(a, b) for a, b in zip(d0, d1))
     assert all(np.array_equal(a, b) for a, b in zip(g0, g1))
-    g_loss = float(keras.ops.convert_to_numpy(steps.g_step(cond, mask, 100)))
-    steps.sync()
+    generator = StepRunner(model, [g_phase], jit=False)
+    g_loss = generator.run([(cond[None], mask[None])], 1)
+    generator.sync()
     d2, g2 = _values(model.discriminator.weights), _values(model.generator.trainable_weights)
-    assert np.isfinite(g_loss)
+    assert np.isfinite(g_loss).all()
     assert all(np.array_equal(a, b) for a, b in zip(d1, d2))
     assert any(not np.array_equal(a, b) for a, b in zip(g1, g2))
 
@@ -74,20 +78,22 @@ def test_learns_frequencies_and_conditional_structure(trained):
     g = trained.generate(20000, seed=1)
     check_table_rows(g)
     # tolerances: categorical frequencies +-0.05, binary rate +-0.1 (adversarial only,
-    # it oscillates more), after ~1800 steps
+    # it oscillates more), after 3,600 steps
     np.testing.assert_allclose(g[:, 1:4].mean(axis=0), CAT_FREQ, atol=0.05)
     assert abs(g[:, 4].mean() - BIN_P) < 0.1
     # x depends on colour (-2, 0, +2): the generator must reproduce the ordering
+    # the rare colour (10 % of rows) is learned least surely: over seeds 0, 4, 5 its mean
+    # was 2.12, 1.43, 2.17, hence +-0.8 for it
     means = [g[g[:, 1 + c] == 1, 0].mean() for c in range(3)]
     assert means[0] < means[1] < means[2]
-    assert abs(means[0] + 2.0) < 0.6 and abs(means[2] - 2.0) < 0.6
+    assert abs(means[0] + 2.0) < 0.6 and abs(means[1]) < 0.6 and abs(means[2] - 2.0) < 0.8
 
 
 def test_condition_is_honoured_natively(trained):
     g = trained.generate(3000, seed=2, conditions={"colour": 2})
     check_table_rows(g)
     assert np.all(g[:, 3] == 1.0)
-    assert abs(g[:, 0].mean() - 2.0) < 0.6
+    assert abs(g[:, 0].mean() - 2.0) < 0.8  # the rare colour: see the test above
     # only one condition is honoured natively: the first categorical one
     assert trained.conditions_honoured({"colour": 0, "flag": 1}) == {"colour": 0}
     with pytest.raises(ConditionError):

@@ -114,6 +114,30 @@ class TableLayout:
         self.cat_last = self.cats.last
         assembled_order = np.concatenate([self.cont_idx, self.cats.columns, self.bin_idx]).astype("int64")
         self.assemble_perm = np.argsort(assembled_order).astype("int32")
+        # sampling writes rows through two gathers: each categorical column reads the chosen
+        # column of its segment, each continuous/binary column its value
+        self.cat_starts = np.asarray([s.start for s in self.categorical], dtype="int32")
+        self.is_cat_col = np.zeros(self.width, dtype=bool)
+        self.cat_owner = np.zeros(self.width, dtype="int32")
+        for j, s in enumerate(self.categorical):
+            self.is_cat_col[s.start : s.start + s.size] = True
+            self.cat_owner[s.start : s.start + s.size] = j
+        self.dense_gather = np.zeros(self.width, dtype="int32")
+        self.dense_gather[np.concatenate([self.cont_idx, self.bin_idx]).astype("int64")] = np.arange(
+            len(self.cont_idx) + len(self.bin_idx), dtype="int32"
+        )
+        self._greedy_split: dict[str, tuple[CategoryBlocks, CategoryBlocks, np.ndarray]] = {}
+
+    def _split_greedy(self, greedy: str) -> tuple[CategoryBlocks, CategoryBlocks, np.ndarray]:
+        """(argmax blocks, sampled blocks, order restoring the categorical order)."""
+        if greedy not in self._greedy_split:
+            chosen = [greedy == "all" or (greedy == "auxiliary" and s.auxiliary) for s in self.categorical]
+            pos = np.arange(len(self.categorical))
+            first = [s for s, c in zip(self.categorical, chosen) if c]
+            second = [s for s, c in zip(self.categorical, chosen) if not c]
+            order = np.argsort(np.concatenate([pos[np.array(chosen, bool)], pos[~np.array(chosen, bool)]]))
+            self._greedy_split[greedy] = (CategoryBlocks(first), CategoryBlocks(second), order.astype("int32"))
+        return self._greedy_split[greedy]
 
     # --- vectorised views (keras.ops) --------------------------------------------------
     def split(self, t):
@@ -185,28 +209,51 @@ class TableLayout:
         return np.concatenate(parts).astype("float32") if parts else np.zeros((0,), "float32")
 
     # --- sampling (keras.ops, inside compiled functions) -----------------------------
-    def sample(self, out, seed_generator, log_sigma=None, temperature: float = 1.0):
+    def sample(self, out, seed_generator, log_sigma=None, temperature: float = 1.0, greedy: str = "none"):
         """Rows of the DataSpec layout from decoder outputs ``out`` (batch, width).
 
         Continuous: ``mean + sigma * eps`` if ``log_sigma`` is given, else the mean.
         Categorical: exact one-hot sampled from ``softmax(logits)`` by inverse CDF.
         Binary: ``u < sigmoid(logit)``.
+        ``greedy``: which discrete segments take their most probable value instead —
+        ``"none"``, ``"auxiliary"`` (e.g. mode indicators) or ``"all"`` (as TVAE samples).
+        Rows are written with two gathers and a compare (no per-segment concatenation),
+        which keeps sampling close to the decoder's own cost.
         """
         batch = ops.shape(out)[0]
-        cont, cat, binary = self.split(out)
-        if cont is not None and log_sigma is not None:
-            sigma = ops.exp(ops.take(log_sigma, self.cont_idx))
-            cont = cont + sigma * keras.random.normal((batch, len(self.cont_idx)), seed=seed_generator)
-        if cat is not None:
-            probs = ops.softmax(self.masked_logits(cat / temperature), axis=-1)
-            cdf = ops.cumsum(probs, axis=-1)
-            u = keras.random.uniform((batch, len(self.categorical), 1), seed=seed_generator)
-            idx = ops.minimum(ops.sum(ops.cast(cdf < u, "int32"), axis=-1), self.cat_last)
-            cat = ops.one_hot(idx, self.max_cat, dtype=out.dtype)
-        if binary is not None:
-            u = keras.random.uniform((batch, len(self.bin_idx)), seed=seed_generator)
-            binary = ops.cast(u < ops.sigmoid(binary), out.dtype)
-        return self.assemble(cont, cat, binary)
+        dense = []
+        if len(self.cont_idx):
+            cont = ops.take(out, self.cont_idx, axis=1)
+            if log_sigma is not None:
+                sigma = ops.exp(ops.take(log_sigma, self.cont_idx))
+                cont = cont + sigma * keras.random.normal((batch, len(self.cont_idx)), seed=seed_generator)
+            dense.append(cont)
+        if len(self.bin_idx):
+            logits = ops.take(out, self.bin_idx, axis=1)
+            if greedy == "all":
+                dense.append(ops.cast(logits > 0, out.dtype))
+            else:
+                u = keras.random.uniform((batch, len(self.bin_idx)), seed=seed_generator)
+                dense.append(ops.cast(u < ops.sigmoid(logits), out.dtype))
+        rows = None
+        if dense:
+            values = ops.concatenate(dense, axis=-1) if len(dense) > 1 else dense[0]
+            rows = ops.take(values, self.dense_gather, axis=1)
+        if not self.categorical:
+            return rows
+        argmax_blocks, sampled_blocks, order = self._split_greedy(greedy)
+        picks = []
+        if argmax_blocks.n:
+            picks.append(ops.argmax(argmax_blocks.masked_logits(argmax_blocks.blocks(out)), axis=-1))
+        if sampled_blocks.n:
+            probs = ops.softmax(sampled_blocks.masked_logits(sampled_blocks.blocks(out) / temperature), axis=-1)
+            u = keras.random.uniform((batch, sampled_blocks.n, 1), seed=seed_generator)
+            idx = ops.sum(ops.cast(ops.cumsum(probs, axis=-1) < u, "int32"), axis=-1)
+            picks.append(ops.minimum(idx, sampled_blocks.last))
+        idx = ops.concatenate([ops.cast(p, "int32") for p in picks], axis=-1) if len(picks) > 1 else ops.cast(picks[0], "int32")
+        chosen = ops.take(idx, order, axis=1) + self.cat_starts  # (batch, n_categorical): chosen column
+        onehot = ops.cast(ops.equal(ops.take(chosen, self.cat_owner, axis=1), np.arange(self.width, dtype="int32")), out.dtype)
+        return onehot if rows is None else ops.where(self.is_cat_col, onehot, rows)
 
     def relax(self, out, seed_generator, tau: float = 0.2):
         """Differentiable rows for GAN training: Gumbel-softmax for categorical segments,

@@ -15,6 +15,7 @@ compiled call); the KL weight ramps up over ``kl_warmup_epochs``.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -48,6 +49,11 @@ class VAEOptions(StrictModel):
     condition_on: list[str] = Field(default_factory=list, description="categorical/binary segments of a conditional VAE")
     min_sigma: float = Field(0.01, gt=0.0, description="lower bound of the continuous columns' sigma")
     jit_compile: bool | None = Field(None, description="XLA on TensorFlow (JAX always compiles); None = off")
+    greedy: Literal["none", "auxiliary", "all"] = Field(
+        "auxiliary",
+        description="discrete segments that generation sets to their most probable value given z "
+        "(auxiliary: mode indicators; all: every discrete segment, as TVAE) instead of sampling",
+    )
     steps_per_call: int = Field(MAX_STEPS_PER_CALL, ge=1, description="most training batches per compiled call")
 
     def kl_weight(self, epoch: int) -> float:
@@ -254,7 +260,7 @@ class VAE(SpecModel, keras.Model):
         if not self.is_table:
             return out
         if sample:
-            rows = self.layout.sample(out, self.sample_seed, self._clipped_log_sigma())
+            rows = self.layout.sample(out, self.sample_seed, self._clipped_log_sigma(), greedy=self.options.greedy)
         else:
             rows = self._mode(out)
         if self.cond_dim:

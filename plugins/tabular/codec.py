@@ -24,7 +24,6 @@ the rare bucket are resampled; identifiers are new. Everything else is exact.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from domaingen.plugin import Codec
 from domaingen.spec import DataSpec, Segment
 
 from .columns import ColumnInfo, datetime_to_int, detect_columns, int_to_datetime, parse_bound
+from .modes import fit_modes
 from .options import DataOptions, FixedCombinationsConstraint, InequalityConstraint, RangeConstraint
 
 __all__ = ["TabularCodec", "combination_keys"]
@@ -76,8 +76,20 @@ class TabularCodec(Codec):
         self.arrays_ = {}
         self.transforms_ = []
         rng = np.random.default_rng(0)
+        gmm_samples: list[tuple[int, np.ndarray]] = []
         for i, info in enumerate(self.columns_):
-            self.transforms_.append(self._fit_column(i, info, raw[info.name], rng))
+            if info.kind not in ("numeric", "datetime"):
+                self.transforms_.append({})
+                continue
+            loc, scale, z = self._fit_sample(info, raw[info.name], rng)
+            if self.options.transform == "quantile":
+                levels = np.linspace(0.0, 1.0, _QUANTILES)
+                self.arrays_[f"quantiles_{i}"] = np.quantile(z, levels).astype(np.float64)
+                self.transforms_.append({"transform": "quantile", "loc": loc, "scale": scale})
+            else:
+                self.transforms_.append({"transform": "gmm", "loc": loc, "scale": scale})
+                gmm_samples.append((i, z))
+        self._fit_gmm_columns(gmm_samples)
         self._check_constraints()
         self.combinations_ = []
         for c in self.options.constraints:
@@ -91,9 +103,8 @@ class TabularCodec(Codec):
             )
         return self
 
-    def _fit_column(self, i: int, info: ColumnInfo, series: pd.Series, rng: np.random.Generator) -> dict[str, Any]:
-        if info.kind not in ("numeric", "datetime"):
-            return {}
+    def _fit_sample(self, info: ColumnInfo, series: pd.Series, rng: np.random.Generator) -> tuple[float, float, np.ndarray]:
+        """``loc``, ``scale`` and the standardised finite values (at most ``codec_fit_rows``) of a column."""
         values = self._to_float(info, series)
         values = values[np.isfinite(values)]
         loc = float(values.mean())
@@ -101,15 +112,15 @@ class TabularCodec(Codec):
         z = (values - loc) / scale
         if len(z) > self.options.codec_fit_rows:
             z = rng.choice(z, self.options.codec_fit_rows, replace=False)
-        if self.options.transform == "quantile":
-            levels = np.linspace(0.0, 1.0, _QUANTILES)
-            self.arrays_[f"quantiles_{i}"] = np.quantile(z, levels).astype(np.float64)
-            return {"transform": "quantile", "loc": loc, "scale": scale}
-        means, stds = _fit_modes(z, self.options.max_modes, self.options.mode_weight_threshold)
-        self.arrays_[f"means_{i}"] = means
-        self.arrays_[f"stds_{i}"] = stds
-        weights = _mode_weights(z, means, stds)
-        return {"transform": "gmm", "loc": loc, "scale": scale, "default_mode": int(np.argmax(weights))}
+        return loc, scale, z
+
+    def _fit_gmm_columns(self, samples: list[tuple[int, np.ndarray]]) -> None:
+        """Fit the mode mixtures of all ``gmm`` columns in one batched call."""
+        modes = fit_modes([z for _, z in samples], self.options.max_modes, self.options.mode_weight_threshold)
+        for (i, z), (means, stds) in zip(samples, modes):
+            self.arrays_[f"means_{i}"] = means
+            self.arrays_[f"stds_{i}"] = stds
+            self.transforms_[i]["default_mode"] = int(np.argmax(_mode_weights(z, means, stds)))
 
     def _check_constraints(self) -> None:
         kinds = {c.name: c.kind for c in self.columns_}
@@ -153,7 +164,7 @@ class TabularCodec(Codec):
                 if self.transforms_[i]["transform"] == "gmm":
                     k = len(self.arrays_[f"means_{i}"])
                     if k > 1:
-                        segments.append(Segment(f"{info.name}.mode", "categorical", k))
+                        segments.append(Segment(f"{info.name}.mode", "categorical", k, auxiliary=True))
             elif info.kind == "categorical":
                 segments.append(Segment(info.name, "categorical", self.n_slots(info)))
             elif info.kind == "boolean":
@@ -367,36 +378,6 @@ def _key(v: Any) -> Any:
     if isinstance(v, (int, float, np.integer, np.floating)):
         return ("n", float(v))
     return ("s", str(v))
-
-
-def _fit_modes(z: np.ndarray, max_modes: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Means and standard deviations of the significant modes of a 1-D sample."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import BayesianGaussianMixture
-
-    n_unique = len(np.unique(z[:5000]))
-    k = int(min(max_modes, n_unique, len(z)))
-    if k <= 1:
-        return np.array([float(z.mean())]), np.array([max(float(z.std()), 1e-3)])
-    gmm = BayesianGaussianMixture(
-        n_components=k,
-        weight_concentration_prior_type="dirichlet_process",
-        weight_concentration_prior=0.001,
-        max_iter=100,
-        n_init=1,
-        random_state=0,
-        init_params="k-means++",  # several times faster than the default k-means start
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gmm.fit(z.reshape(-1, 1))
-    keep = gmm.weights_ > threshold
-    if not keep.any():
-        keep = gmm.weights_ == gmm.weights_.max()
-    means = gmm.means_.ravel()[keep]
-    stds = np.sqrt(gmm.covariances_.ravel()[keep])
-    order = np.argsort(means)
-    return means[order].astype(np.float64), np.maximum(stds[order], 1e-3).astype(np.float64)
 
 
 def _log_densities(z: np.ndarray, means: np.ndarray, stds: np.ndarray) -> np.ndarray:

@@ -19,33 +19,18 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
+from domaingen_plugins.tabular.modes import reference_mixture
 
 MAX_MODES, THRESHOLD = 10, 0.005
 
 
 def sklearn_modes(z: np.ndarray, covariance_type: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import BayesianGaussianMixture
-
     k = int(min(MAX_MODES, len(np.unique(z[:5000])), len(z)))
     if k <= 1:
         return np.array([z.mean()]), np.array([max(z.std(), 1e-3)])
-    gmm = BayesianGaussianMixture(
-        n_components=k,
-        covariance_type=covariance_type,
-        weight_concentration_prior_type="dirichlet_process",
-        weight_concentration_prior=0.001,
-        max_iter=100,
-        n_init=1,
-        random_state=0,
-        init_params="k-means++",
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gmm.fit(z.reshape(-1, 1))
+    gmm = reference_mixture(z, k, covariance_type)
     keep = gmm.weights_ > THRESHOLD
     if not keep.any():
         keep = gmm.weights_ == gmm.weights_.max()

@@ -75,8 +75,8 @@ def train(recipe: Recipe, bundle_dir: str | Path, *, progress: ProgressReporter 
     codec_seconds = time.perf_counter() - started
 
     seed_everything(recipe.seed)
-    model = family.build(codec.spec, recipe.family_options, recipe.seed)
     started = time.perf_counter()
+    model = family.build(codec.spec, recipe.family_options, recipe.seed)
     history = fit(model, x, recipe.model.train, recipe.seed, progress)
     fit_seconds = time.perf_counter() - started
 

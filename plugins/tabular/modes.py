@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
-__all__ = ["Mixture", "fit_mixtures", "fit_modes"]
+__all__ = ["Mixture", "fit_mixtures", "fit_modes", "reference_mixture"]
 
 WEIGHT_CONCENTRATION_PRIOR = 0.001
 REG_COVAR = 1e-6
@@ -250,3 +250,28 @@ def _fit_group(columns: list[np.ndarray], n_components: list[int], max_iter: int
             x, moments_active = values[active], moments[active]
             mean_prior_active, covariance_prior_active = mean_prior[active], covariance_prior[active]
     return results  # type: ignore[return-value]
+
+
+def reference_mixture(z: np.ndarray, n_components: int, covariance_type: str = "diag"):
+    """scikit-learn's ``BayesianGaussianMixture`` with the settings this module reproduces,
+    fitted on the 1-D sample ``z`` (the yardstick of the tests and the codec benchmark)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import BayesianGaussianMixture
+
+    gmm = BayesianGaussianMixture(
+        n_components=int(n_components),
+        covariance_type=covariance_type,
+        weight_concentration_prior_type="dirichlet_process",
+        weight_concentration_prior=WEIGHT_CONCENTRATION_PRIOR,
+        reg_covar=REG_COVAR,
+        max_iter=100,
+        n_init=1,
+        random_state=0,
+        init_params="k-means++",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm.fit(np.asarray(z, dtype=np.float64).reshape(-1, 1))
+    return gmm

@@ -6,35 +6,17 @@ differences seen are below 1e-12: the same updates, summed in a different order)
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from domaingen_plugins.tabular import modes
 from domaingen_plugins.tabular.codec import TabularCodec
-from domaingen_plugins.tabular.modes import fit_mixtures, fit_modes
+from domaingen_plugins.tabular.modes import fit_mixtures, fit_modes, reference_mixture
 
 TOLERANCE = 1e-6
 
 
 def sklearn_mixture(z: np.ndarray, k: int):
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import BayesianGaussianMixture
-
-    gmm = BayesianGaussianMixture(
-        n_components=k,
-        covariance_type="diag",
-        weight_concentration_prior_type="dirichlet_process",
-        weight_concentration_prior=0.001,
-        max_iter=100,
-        n_init=1,
-        random_state=0,
-        init_params="k-means++",
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gmm.fit(z.reshape(-1, 1))
-    return gmm
+    return reference_mixture(z, k)
 
 
 def sklearn_modes(z: np.ndarray, max_modes: int = 10, threshold: float = 0.005):

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("NUMBA_CPU_NAME", "generic")  # as the music plugin sets it (see its __init__)
 
 import pytest  # noqa: E402
 

@@ -21,22 +21,13 @@ import argparse
 import time
 
 import numpy as np
-from domaingen_plugins.tabular.modes import reference_mixture
+from domaingen_plugins.tabular.modes import reference_modes
 
 MAX_MODES, THRESHOLD = 10, 0.005
 
 
 def sklearn_modes(z: np.ndarray, covariance_type: str) -> tuple[np.ndarray, np.ndarray]:
-    k = int(min(MAX_MODES, len(np.unique(z[:5000])), len(z)))
-    if k <= 1:
-        return np.array([z.mean()]), np.array([max(z.std(), 1e-3)])
-    gmm = reference_mixture(z, k, covariance_type)
-    keep = gmm.weights_ > THRESHOLD
-    if not keep.any():
-        keep = gmm.weights_ == gmm.weights_.max()
-    means, stds = gmm.means_.ravel()[keep], np.sqrt(gmm.covariances_.ravel()[keep])
-    order = np.argsort(means)
-    return means[order], np.maximum(stds[order], 1e-3)
+    return reference_modes(z, MAX_MODES, THRESHOLD, covariance_type)
 
 
 def timed(fn, repeats: int):

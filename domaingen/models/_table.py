@@ -109,9 +109,7 @@ class TableLayout:
 
         self.cont_idx, self.bin_idx = columns("continuous"), columns("binary")
         self.cats = CategoryBlocks(self.categorical)
-        self.max_cat = self.cats.max_size
         self.cat_mask = self.cats.mask
-        self.cat_last = self.cats.last
         assembled_order = np.concatenate([self.cont_idx, self.cats.columns, self.bin_idx]).astype("int64")
         self.assemble_perm = np.argsort(assembled_order).astype("int32")
         # sampling writes rows through two gathers: each categorical column reads the chosen
@@ -264,7 +262,7 @@ class TableLayout:
         cont, cat, binary = self.split(out)
         if cat is not None:
             noise = keras.random.uniform(
-                (batch, len(self.categorical), self.max_cat), minval=1e-6, maxval=1.0 - 1e-6, seed=seed_generator
+                (batch, self.cats.n, self.cats.max_size), minval=1e-6, maxval=1.0 - 1e-6, seed=seed_generator
             )
             gumbel = -ops.log(-ops.log(noise))
             cat = ops.softmax(self.masked_logits(cat + gumbel) / tau, axis=-1)

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
-__all__ = ["Mixture", "fit_mixtures", "fit_modes", "reference_mixture"]
+__all__ = ["Mixture", "fit_mixtures", "fit_modes", "reference_mixture", "reference_modes"]
 
 WEIGHT_CONCENTRATION_PRIOR = 0.001
 REG_COVAR = 1e-6
@@ -275,3 +275,18 @@ def reference_mixture(z: np.ndarray, n_components: int, covariance_type: str = "
         warnings.simplefilter("ignore", ConvergenceWarning)
         gmm.fit(np.asarray(z, dtype=np.float64).reshape(-1, 1))
     return gmm
+
+
+def reference_modes(z: np.ndarray, max_modes: int, threshold: float, covariance_type: str = "diag"):
+    """``fit_modes`` for one column done with scikit-learn itself (one estimator per column)."""
+    z = np.asarray(z, dtype=np.float64)
+    k = int(min(max_modes, len(np.unique(z[:UNIQUE_PROBE_ROWS])), len(z)))
+    if k <= 1:
+        return np.array([z.mean()]), np.array([max(z.std(), MIN_STD)])
+    gmm = reference_mixture(z, k, covariance_type)
+    keep = gmm.weights_ > threshold
+    if not keep.any():
+        keep = gmm.weights_ == gmm.weights_.max()
+    means, stds = gmm.means_.ravel()[keep], np.sqrt(gmm.covariances_.ravel()[keep])
+    order = np.argsort(means)
+    return means[order], np.maximum(stds[order], MIN_STD)

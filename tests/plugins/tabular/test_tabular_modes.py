@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from domaingen_plugins.tabular import modes
 from domaingen_plugins.tabular.codec import TabularCodec
-from domaingen_plugins.tabular.modes import fit_mixtures, fit_modes, reference_mixture
+from domaingen_plugins.tabular.modes import fit_mixtures, fit_modes, reference_mixture, reference_modes
 
 TOLERANCE = 1e-6
 
@@ -21,16 +21,7 @@ def sklearn_mixture(z: np.ndarray, k: int):
 
 def sklearn_modes(z: np.ndarray, max_modes: int = 10, threshold: float = 0.005):
     """The per-column fit the codec used before the batched one."""
-    k = int(min(max_modes, len(np.unique(z[:5000])), len(z)))
-    if k <= 1:
-        return np.array([z.mean()]), np.array([max(z.std(), 1e-3)])
-    gmm = sklearn_mixture(z, k)
-    keep = gmm.weights_ > threshold
-    if not keep.any():
-        keep = gmm.weights_ == gmm.weights_.max()
-    means, stds = gmm.means_.ravel()[keep], np.sqrt(gmm.covariances_.ravel()[keep])
-    order = np.argsort(means)
-    return means[order], np.maximum(stds[order], 1e-3)
+    return reference_modes(z, max_modes, threshold)
 
 
 def n_components(z: np.ndarray) -> int:

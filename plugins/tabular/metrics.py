@@ -392,11 +392,13 @@ def random_baseline(real: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.
             values = pd.Series(rng.uniform(s.min(), s.max(), size=n))
         elif pd.api.types.is_datetime64_any_dtype(s.dtype):
             secs = _numbers(s)
-            values = pd.Series(int_seconds_to_datetime(rng.uniform(np.nanmin(secs), np.nanmax(secs), size=n)))
+            low, high = np.nanmin(secs), np.nanmax(secs)
+            values = pd.Series(int_seconds_to_datetime(low + rng.uniform(0, high - low, size=n)))
         else:
             values = pd.Series(rng.choice(s.dropna().unique(), size=n), dtype=object)
-        mask = rng.random(n) < nan_ratio
-        values[mask] = None if values.dtype == object else np.nan
+        if nan_ratio > 0:  # no draw for complete columns: the same seed gives SDMetrics' table
+            mask = rng.random(n) < nan_ratio
+            values[mask] = None if values.dtype == object else np.nan
         out[col] = values
     return pd.DataFrame(out)
 

@@ -137,13 +137,13 @@ class GAN(SpecModel, keras.Model):
         _, fake = self._fake(cond, batch, training=True)
         fake = ops.stop_gradient(fake)
         real_in, fake_in = self._critic_input(real, cond), self._critic_input(fake, cond)
-        d_real = self._critic(real_in, training=True)
-        d_fake = self._critic(fake_in, training=True)
+        packs = batch // self.pac
+        both = self._critic(ops.concatenate([real_in, fake_in], axis=0), training=True)  # one pass, whole packs
+        d_real, d_fake = both[:packs], both[packs:]
         if self.loss_kind == "standard":
             return ops.mean(ops.softplus(-d_real)) + ops.mean(ops.softplus(d_fake))
         loss = ops.mean(d_fake) - ops.mean(d_real)
         if self.options.gp_weight > 0:
-            packs = batch // self.pac
             alpha = keras.random.uniform((packs, 1, 1), seed=self.train_seed)
             shape = ops.shape(real_in)
             r = ops.reshape(real_in, (packs, self.pac, -1))
@@ -188,9 +188,9 @@ class GAN(SpecModel, keras.Model):
         sampler = _BatchSampler(x, self, rng) if self.cond_dim else None
         if self.cond_dim:
             self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
-        batch = max(self.pac, (min(int(batch_size), len(x)) // self.pac) * self.pac)
-        if batch > len(x):
-            raise DataError(f"gan: {len(x)} training rows are fewer than one PacGAN pack of {self.pac}; lower model.options.pac")
+        # as CTGAN: the batch is drawn with replacement, so it may exceed the table (a
+        # 442-row table still trains on batches of 500), rounded down to whole packs
+        batch = max(self.pac, (int(batch_size) // self.pac) * self.pac)
         o = self.options
         d_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="d_opt")
         g_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="g_opt")

@@ -26,6 +26,7 @@ __all__ = [
     "resolve_jit",
     "resolve_steps_per_execution",
     "StatelessFunction",
+    "fill_batches",
     "seed_state",
     "to_numpy",
     "batched",
@@ -135,6 +136,33 @@ class StatelessFunction:
             with torch.no_grad():
                 return self._compiled(*args)
         return self._compiled(*args)
+
+
+def fill_batches(
+    n: int, batch_size: int, shape: tuple[int, ...], call: Callable[[int, int, int], Any], *, transposed: bool = False
+) -> np.ndarray:
+    """``(n, *shape)`` float32 rows written batch by batch: ``call(k, start, stop)`` returns
+    batch ``k``'s backend tensor. Each batch is copied once, straight into the result (no
+    list of copies and a final concatenate, which cost as much as sampling on CPU).
+    ``transposed``: ``call`` returns ``(width, batch)`` table columns; the result is then
+    column-major (Fortran order), so each column is contiguous for the codec."""
+    if transposed:
+        out = np.empty((int(n), *shape), "float32", order="F")
+        for k, (a, b) in enumerate(batched(n, batch_size)):
+            out[a:b] = to_numpy_view(call(k, a, b)).T
+        return out
+    out = np.empty((int(n), *shape), "float32")
+    for k, (a, b) in enumerate(batched(n, batch_size)):
+        out[a:b] = to_numpy_view(call(k, a, b))
+    return out
+
+
+def to_numpy_view(x: Any) -> np.ndarray:
+    """A NumPy view of a CPU tensor where the backend allows one (TensorFlow eager
+    tensors), else a copy; read-only: copy it before writing."""
+    if backend_name() == "tensorflow":
+        return np.asarray(x)
+    return keras.ops.convert_to_numpy(x)
 
 
 def batched(n: int, batch_size: int) -> Sequence[tuple[int, int]]:

@@ -218,7 +218,8 @@ class TableLayout:
         return np.concatenate(parts).astype("float32") if parts else np.zeros((0,), "float32")
 
     # --- sampling (keras.ops, inside compiled functions) -----------------------------
-    def sample(self, out, seed_generator, log_sigma=None, temperature: float = 1.0, greedy: str = "none"):
+    def sample(self, out, seed_generator, log_sigma=None, temperature: float = 1.0, greedy: str = "none",
+               transposed: bool = False):
         """Rows of the DataSpec layout from decoder outputs ``out`` (batch, width).
 
         Continuous: ``mean + sigma * eps`` if ``log_sigma`` is given, else the mean.
@@ -229,6 +230,7 @@ class TableLayout:
         Works on the transposed (columns, batch) array, where every per-segment reduction
         runs over contiguous rows of the batch; on CPU this is several times faster than
         reducing the short last axis of (batch, segment, category) blocks.
+        ``transposed=True`` returns that (width, batch) array as it is.
         """
         plan = self._sampling_plan(greedy)
         cols = ops.transpose(out)  # (width, batch)
@@ -257,7 +259,8 @@ class TableLayout:
                 u = keras.random.uniform((len(self.bin_idx), batch), seed=seed_generator)
                 parts.append(ops.cast(u < ops.sigmoid(logits), out.dtype))
         rows = ops.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
-        return ops.transpose(ops.take(rows, plan.position, axis=0))
+        cols = ops.take(rows, plan.position, axis=0)
+        return cols if transposed else ops.transpose(cols)
 
     def relax(self, out, seed_generator, tau: float = 0.2):
         """Differentiable rows for GAN training: Gumbel-softmax for categorical segments,

@@ -29,7 +29,7 @@ from .._quiet import keras_module
 from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
-from ._backend import StatelessFunction, backend_name, batched, resolve_jit, seed_state, to_numpy
+from ._backend import StatelessFunction, backend_name, fill_batches, resolve_jit, seed_state
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._options import SpecModel, as_options
 from ._table import CategoryBlocks, TableLayout, check_table_data
@@ -240,8 +240,9 @@ class GAN(SpecModel, keras.Model):
             cond = cond * (1.0 - use_fixed) + cond_fixed * use_fixed
             z = ops.concatenate([z, cond], axis=-1)
         out = self.generator(z, training=False)
-        sampled = self.layout.sample(out, self.sample_seed)
-        return sampled * (1.0 - fixed_mask) + fixed_rows * fixed_mask
+        columns = self.layout.sample(out, self.sample_seed, transposed=True)  # (width, batch)
+        mask = ops.transpose(fixed_mask)
+        return columns * (1.0 - mask) + ops.transpose(fixed_rows) * mask
 
     def _original_condvec(self, batch):
         """CTGAN's unconditional sampling: a segment uniformly, a category by its frequency."""
@@ -291,11 +292,14 @@ class GAN(SpecModel, keras.Model):
                 self, self._sample_fn, seed_generator=self.sample_seed, jit=resolve_jit(self.options.jit_compile)
             )
         fn = self._fns["sample"]
-        out = []
-        for k, (a, b) in enumerate(batched(n, batch_size)):
-            rows = np.zeros((b - a,), "float32")
-            out.append(to_numpy(fn(rows, cond_fixed[:, : self.cond_dim or 1], use_fixed, fixed_rows, fixed_mask, state=seed_state(seed, k))))
-        return np.concatenate(out, axis=0)
+        cond = cond_fixed[:, : self.cond_dim or 1]
+        return fill_batches(
+            n,
+            batch_size,
+            self.spec.shape,
+            lambda k, a, b: fn(np.zeros((b - a,), "float32"), cond, use_fixed, fixed_rows, fixed_mask, state=seed_state(seed, k)),
+            transposed=self.is_table,
+        )
 
 
 

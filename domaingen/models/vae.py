@@ -25,7 +25,7 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._options import SpecModel, as_options
-from ._backend import StatelessFunction, batched, resolve_jit, seed_state, to_numpy
+from ._backend import StatelessFunction, batched, fill_batches, resolve_jit, seed_state, to_numpy
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._table import TableLayout, check_table_data
 from .base import ModelFamily
@@ -84,6 +84,14 @@ class VAE(SpecModel, keras.Model):
             self.layout = None
             self.cond_segments = []
         self.cond_dim = sum(s.size for s in self.cond_segments)
+        # spec column -> its column of the condition vector (condition segments only)
+        self._is_cond_column = np.zeros(self.spec.width if self.layout else 1, dtype=bool)
+        self._cond_source = np.zeros(len(self._is_cond_column), dtype="int32")
+        at = 0
+        for seg in self.cond_segments:
+            self._is_cond_column[seg.start : seg.start + seg.size] = True
+            self._cond_source[seg.start : seg.start + seg.size] = np.arange(at, at + seg.size)
+            at += seg.size
         # binary condition segments are stored as [1-p, p] frequencies
         self.freq_dim = sum(s.size if s.kind == "categorical" else 2 for s in self.cond_segments)
         if self.is_table:
@@ -251,29 +259,24 @@ class VAE(SpecModel, keras.Model):
     def _sample_fn(self, rows, fixed, mask):
         batch = ops.shape(rows)[0]
         z = keras.random.normal((batch, self.options.latent_dim), seed=self.sample_seed)
-        return self._decode_fn(z, fixed, mask, True)
+        return self._decode_fn(z, fixed, mask, True, transposed=self.is_table)
 
-    def _decode_fn(self, z, fixed, mask, sample):
+    def _decode_fn(self, z, fixed, mask, sample, transposed=False):
+        """Rows decoded from ``z``; tables as (width, batch) columns when ``transposed``."""
         batch = ops.shape(z)[0]
         cond = self._sample_conditions(batch, fixed, mask) if self.cond_dim else None
         out = self._decode(z, cond)
         if not self.is_table:
             return out
         if sample:
-            rows = self.layout.sample(out, self.sample_seed, self._clipped_log_sigma(), greedy=self.options.greedy)
+            columns = self.layout.sample(out, self.sample_seed, self._clipped_log_sigma(), greedy=self.options.greedy,
+                                         transposed=True)
         else:
-            rows = self._mode(out)
-        if self.cond_dim:
-            pieces = []
-            for s in self.layout.segments:
-                if s in self.cond_segments:
-                    k = self.cond_segments.index(s)
-                    off = sum(c.size for c in self.cond_segments[:k])
-                    pieces.append(cond[:, off : off + s.size])
-                else:
-                    pieces.append(rows[:, s.start : s.start + s.size])
-            rows = ops.concatenate(pieces, axis=-1) if len(pieces) > 1 else pieces[0]
-        return rows
+            columns = ops.transpose(self._mode(out))
+        if self.cond_dim:  # the condition segments carry the condition vector itself
+            conditioned = ops.take(ops.transpose(cond), self._cond_source, axis=0)
+            columns = ops.where(self._is_cond_column[:, None], conditioned, columns)
+        return columns if transposed else ops.transpose(columns)
 
     def _mode(self, out):
         pieces = []
@@ -319,11 +322,13 @@ class VAE(SpecModel, keras.Model):
             return np.zeros((0, *self.spec.shape), "float32")
         fixed, mask = self._condition_arrays(conditions)
         fn = self._fn("sample")
-        out = []
-        for k, (a, b) in enumerate(batched(n, batch_size)):
-            rows = np.zeros((b - a,), "float32")
-            out.append(to_numpy(fn(rows, fixed, mask, state=seed_state(seed, k))))
-        return np.concatenate(out, axis=0)
+        return fill_batches(
+            n,
+            batch_size,
+            self.spec.shape,
+            lambda k, a, b: fn(np.zeros((b - a,), "float32"), fixed, mask, state=seed_state(seed, k)),
+            transposed=self.is_table,
+        )
 
     # --- latent tools ----------------------------------------------------------------
     def sample_latent(self, n: int, seed: int = 0) -> np.ndarray:

@@ -258,6 +258,7 @@ class TabularCodec(Codec):
         x = np.asarray(x)  # float32 from the families; slices are widened where needed
         if x.ndim != 2 or x.shape[1] != self.spec.width:
             raise ValueError(f"expected arrays of shape (n, {self.spec.width}), got {x.shape}")
+        x = np.asfortranarray(x)  # column by column below: contiguous columns (the neural families' output already is)
         n = len(x)
         slices = self.spec.segment_slices()
         data: dict[str, Any] = {}
@@ -268,7 +269,7 @@ class TabularCodec(Codec):
             if info.kind in ("numeric", "datetime"):
                 data[info.name] = self._decode_continuous(i, info, x, slices, missing)
             elif info.kind == "categorical":
-                idx = np.argmax(x[:, slices[info.name]], axis=1)
+                idx = _argmax_columns(x[:, slices[info.name]])
                 data[info.name] = self._decode_categories(info, idx, missing, rng)
             elif info.kind == "boolean":
                 idx = (x[:, slices[info.name].start] > 0.5).astype(np.int64)
@@ -289,7 +290,7 @@ class TabularCodec(Codec):
         else:
             means, stds = self.arrays_[f"means_{i}"], self.arrays_[f"stds_{i}"]
             if f"{info.name}.mode" in slices:
-                mode = np.argmax(x[:, slices[f"{info.name}.mode"]], axis=1)
+                mode = _argmax_columns(x[:, slices[f"{info.name}.mode"]])
             else:
                 mode = np.zeros(len(x), dtype=np.int64)
             z = v * 4 * stds[mode] + means[mode]
@@ -414,6 +415,19 @@ def _unique_draws(rng: np.random.Generator, n: int, low: int, high: int) -> np.n
         dup = np.ones(n, dtype=bool)
         dup[first] = False
         out[dup] = rng.integers(low, high, size=int(dup.sum()), dtype=np.int64)
+
+
+def _argmax_columns(block: np.ndarray) -> np.ndarray:
+    """``np.argmax(block, axis=1)`` for finite values (first maximum), one column at a time: on a
+    column-major block each step reads one contiguous column, several times faster than
+    NumPy's argmax across a short row of strided values."""
+    idx = np.zeros(len(block), dtype=np.int64)
+    best = block[:, 0].copy()
+    for j in range(1, block.shape[1]):
+        column = block[:, j]
+        idx[column > best] = j
+        np.maximum(best, column, out=best)
+    return idx
 
 
 def _restore_dtype(series: pd.Series, info: ColumnInfo) -> pd.Series:

@@ -120,7 +120,8 @@ class RowFilter:
         return pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.copy()
+        if any(isinstance(c, RangeConstraint) for c in self.constraints):
+            frame = frame.copy()  # range repairs write into it; the caller's frame stays as it was
         for c in self.constraints:
             if isinstance(c, RangeConstraint):
                 self._clip(frame, c)
@@ -147,6 +148,8 @@ class RowFilter:
         for columns, allowed in self.combinations:
             keys = combination_keys(frame, columns)
             keep &= np.fromiter((k in allowed for k in keys), dtype=bool, count=len(keys))
+        if keep.all():
+            return frame
         return frame.loc[keep].reset_index(drop=True)
 
     def _clip(self, frame: pd.DataFrame, c: RangeConstraint) -> None:

@@ -65,6 +65,8 @@ class TabularPlugin(DomainPlugin):
         parts = [p for p in parts if p is not None]
         if not parts:
             return pd.DataFrame()
+        if len(parts) == 1:
+            return parts[0].reset_index(drop=True) if not isinstance(parts[0].index, pd.RangeIndex) else parts[0]
         return pd.concat(parts, ignore_index=True)
 
     # --- generation and output ------------------------------------------------------------

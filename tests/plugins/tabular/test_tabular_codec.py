@@ -202,3 +202,14 @@ def test_pandas_nullable_and_odd_dtypes_round_trip():
     for col in df.columns:
         as_list = lambda s: s.astype(object).where(s.notna(), None).tolist()  # noqa: E731
         assert as_list(back[col]) == as_list(df[col]), col
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_column_argmax_equals_numpy_first_maximum(order):
+    from domaingen_plugins.tabular.codec import _argmax_columns
+
+    rng = np.random.default_rng(0)
+    block = np.asarray(rng.integers(0, 3, size=(500, 5)), dtype="float32", order=order)  # many ties
+    np.testing.assert_array_equal(_argmax_columns(block), np.argmax(block, axis=1))
+    onehot = np.eye(7, dtype="float32")[rng.integers(0, 7, 300)]
+    np.testing.assert_array_equal(_argmax_columns(np.asfortranarray(onehot)), onehot.argmax(axis=1))

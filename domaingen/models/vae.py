@@ -44,7 +44,12 @@ class VAEOptions(StrictModel):
     latent_dim: int = Field(32, ge=1, description="size of the latent code")
     hidden: list[int] = Field(default_factory=lambda: [128, 128], description="dense encoder widths (decoder mirrors them)")
     conv_filters: list[int] = Field(default_factory=lambda: [32, 64], description="grid: encoder conv filters (decoder mirrors them)")
-    beta: float = Field(1.0, ge=0.0, description="weight of the KL term (beta-VAE)")
+    beta: float | None = Field(
+        None,
+        ge=0.0,
+        description="weight of the KL term (beta-VAE); None: 0.5 for tables (TVAE's reconstruction "
+        "loss factor of 2), 1.0 for grids",
+    )
     kl_warmup_epochs: int = Field(0, ge=0, description="epochs over which the KL weight ramps linearly to beta")
     condition_on: list[str] = Field(default_factory=list, description="categorical/binary segments of a conditional VAE")
     min_sigma: float = Field(0.01, gt=0.0, description="lower bound of the continuous columns' sigma")
@@ -56,10 +61,11 @@ class VAEOptions(StrictModel):
     )
     steps_per_call: int = Field(MAX_STEPS_PER_CALL, ge=1, description="most training batches per compiled call")
 
-    def kl_weight(self, epoch: int) -> float:
+    def kl_weight(self, epoch: int, table: bool = True) -> float:
         """The KL weight of ``epoch``: ``beta``, ramped linearly over ``kl_warmup_epochs``."""
         warm = self.kl_warmup_epochs
-        return self.beta * (1.0 if warm <= 0 else min(1.0, (epoch + 1) / (warm + 1)))
+        beta = self.beta if self.beta is not None else (0.5 if table else 1.0)
+        return beta * (1.0 if warm <= 0 else min(1.0, (epoch + 1) / (warm + 1)))
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
@@ -201,7 +207,7 @@ class VAE(SpecModel, keras.Model):
                 perm = rng.permutation(len(x))
                 orders[epoch] = np.concatenate([perm, perm[: steps_per_epoch * batch - len(x)]])
             idx = orders[epoch][first * batch : (first + count) * batch]
-            kl = np.full((count,), self.options.kl_weight(epoch), "float32")
+            kl = np.full((count,), self.options.kl_weight(epoch, self.is_table), "float32")
             return [(x[idx].reshape(count, batch, *x.shape[1:]), kl)]
 
         epoch_end = None
@@ -209,7 +215,7 @@ class VAE(SpecModel, keras.Model):
             val_fn = StatelessFunction(self, lambda v, kl: self.elbo_loss(v, kl, training=False), jit=resolve_jit(self.options.jit_compile))
 
             def epoch_end(epoch, logs):
-                kl = np.float32(self.options.kl_weight(epoch))
+                kl = np.float32(self.options.kl_weight(epoch, self.is_table))
                 parts = [(b - a) * float(to_numpy(val_fn(x_val[a:b], kl))) for a, b in batched(len(x_val), 4096)]
                 return {**logs, "val_loss": sum(parts) / len(x_val)}
 

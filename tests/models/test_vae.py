@@ -25,7 +25,17 @@ from .conftest import (
 )
 
 keras = keras_module()
-FAST = {"latent_dim": 8, "hidden": [64, 64]}
+# the textbook ELBO (beta 1): these tables hold raw, not mode-normalised, bimodal values,
+# drawn back through the prior, which needs the full KL weight (the table default of 0.5
+# suits the tabular codec's normalised columns: see test_default_beta_by_layout)
+FAST = {"latent_dim": 8, "hidden": [64, 64], "beta": 1.0}
+
+
+def test_default_beta_by_layout():
+    options = vae.VAEOptions()
+    assert options.kl_weight(0, table=True) == 0.5 and options.kl_weight(0, table=False) == 1.0
+    warm = vae.VAEOptions(beta=2.0, kl_warmup_epochs=3)
+    assert [warm.kl_weight(e) for e in range(5)] == [0.5, 1.0, 1.5, 2.0, 2.0]
 
 
 def _train(x, options=None, epochs=40, seed=0):

@@ -89,6 +89,7 @@ class _SamplingPlan:
     argmax: CategoryBlocks  # segments that take their most probable category
     sampled: CategoryBlocks  # segments drawn from their softmax
     position: np.ndarray  # spec column -> row of the transposed working array
+    inverse_temperature: np.ndarray  # (n sampled segments, 1, 1)
 
 
 class TableLayout:
@@ -127,14 +128,21 @@ class TableLayout:
         self.cat_mask = self.cats.mask
         assembled_order = np.concatenate([self.cont_idx, self.cats.columns, self.bin_idx]).astype("int64")
         self.assemble_perm = np.argsort(assembled_order).astype("int32")
-        self._sampling_plans: dict[str, _SamplingPlan] = {}
+        self._sampling_plans: dict[tuple[str, float, float], _SamplingPlan] = {}
 
-    def _sampling_plan(self, greedy: str) -> "_SamplingPlan":
-        """Index arrays for ``sample`` with this ``greedy`` setting (built once)."""
-        if greedy not in self._sampling_plans:
-            chosen = [greedy == "all" or (greedy == "auxiliary" and s.auxiliary) for s in self.categorical]
-            argmax = CategoryBlocks([s for s, c in zip(self.categorical, chosen) if c])
-            sampled = CategoryBlocks([s for s, c in zip(self.categorical, chosen) if not c])
+    def _sampling_plan(self, greedy: str, temperature: float, auxiliary_temperature: float) -> "_SamplingPlan":
+        """Index arrays and per-segment temperatures for ``sample`` (built once per setting)."""
+        key = (greedy, float(temperature), float(auxiliary_temperature))
+        if key not in self._sampling_plans:
+            def segment_temperature(s: _Seg) -> float:
+                if greedy == "all" or (greedy == "auxiliary" and s.auxiliary):
+                    return auxiliary_temperature if s.auxiliary and greedy == "auxiliary" else 0.0
+                return temperature
+
+            temps = [segment_temperature(s) for s in self.categorical]
+            argmax = CategoryBlocks([s for s, t in zip(self.categorical, temps) if t <= 0])
+            sampled = CategoryBlocks([s for s, t in zip(self.categorical, temps) if t > 0])
+            inverse = np.asarray([1.0 / t for t in temps if t > 0], dtype="float32").reshape(-1, 1, 1)
             # rows of the transposed working array: continuous, argmax blocks, sampled blocks,
             # binary; padding rows of the blocks are never read back
             position = np.zeros(self.width, dtype="int64")
@@ -145,8 +153,8 @@ class TableLayout:
                 position[blocks.columns] = at + blocks.valid
                 at += blocks.n * blocks.max_size
             position[self.bin_idx] = at + np.arange(len(self.bin_idx))
-            self._sampling_plans[greedy] = _SamplingPlan(argmax, sampled, position.astype("int32"))
-        return self._sampling_plans[greedy]
+            self._sampling_plans[key] = _SamplingPlan(argmax, sampled, position.astype("int32"), inverse)
+        return self._sampling_plans[key]
 
     # --- vectorised views (keras.ops) --------------------------------------------------
     def split(self, t):
@@ -219,20 +227,22 @@ class TableLayout:
 
     # --- sampling (keras.ops, inside compiled functions) -----------------------------
     def sample(self, out, seed_generator, log_sigma=None, temperature: float = 1.0, greedy: str = "none",
-               transposed: bool = False):
+               transposed: bool = False, auxiliary_temperature: float = 0.0):
         """Rows of the DataSpec layout from decoder outputs ``out`` (batch, width).
 
         Continuous: ``mean + sigma * eps`` if ``log_sigma`` is given, else the mean.
         Categorical: exact one-hot drawn from ``softmax(logits / temperature)`` (Gumbel-max).
         Binary: ``u < sigmoid(logit)``.
         ``greedy``: which discrete segments take their most probable value instead —
-        ``"none"``, ``"auxiliary"`` (e.g. mode indicators) or ``"all"`` (as TVAE samples).
+        ``"none"``, ``"auxiliary"`` (e.g. mode indicators) or ``"all"`` (as TVAE samples);
+        with ``"auxiliary"``, ``auxiliary_temperature > 0`` samples those segments from a
+        sharpened softmax (``logits / auxiliary_temperature``) instead of taking the argmax.
         Works on the transposed (columns, batch) array, where every per-segment reduction
         runs over contiguous rows of the batch; on CPU this is several times faster than
         reducing the short last axis of (batch, segment, category) blocks.
         ``transposed=True`` returns that (width, batch) array as it is.
         """
-        plan = self._sampling_plan(greedy)
+        plan = self._sampling_plan(greedy, temperature, auxiliary_temperature)
         cols = ops.transpose(out)  # (width, batch)
         batch = ops.shape(cols)[1]
         parts = []
@@ -248,7 +258,7 @@ class TableLayout:
             logits = ops.reshape(ops.take(cols, blocks.gather, axis=0), (blocks.n, blocks.max_size, -1))
             if noisy:
                 u = keras.random.uniform(ops.shape(logits), minval=1e-7, maxval=1.0, seed=seed_generator)
-                logits = logits / temperature - ops.log(-ops.log(u))
+                logits = logits * plan.inverse_temperature - ops.log(-ops.log(u))
             onehot = blocks.first_max(logits + blocks.pad_logits[:, :, None], out.dtype)
             parts.append(ops.reshape(onehot, (blocks.n * blocks.max_size, -1)))
         if len(self.bin_idx):

@@ -59,6 +59,12 @@ class VAEOptions(StrictModel):
         description="discrete segments that generation sets to their most probable value given z "
         "(auxiliary: mode indicators; all: every discrete segment, as TVAE) instead of sampling",
     )
+    auxiliary_temperature: float = Field(
+        0.15,
+        ge=0.0,
+        description="with greedy 'auxiliary': 0 takes each mode indicator's most probable value; "
+        "above 0 samples it from softmax(logits / auxiliary_temperature)",
+    )
     steps_per_call: int = Field(MAX_STEPS_PER_CALL, ge=1, description="most training batches per compiled call")
 
     def kl_weight(self, epoch: int, table: bool = True) -> float:
@@ -276,7 +282,7 @@ class VAE(SpecModel, keras.Model):
             return out
         if sample:
             columns = self.layout.sample(out, self.sample_seed, self._clipped_log_sigma(), greedy=self.options.greedy,
-                                         transposed=True)
+                                         transposed=True, auxiliary_temperature=self.options.auxiliary_temperature)
         else:
             columns = ops.transpose(self._mode(out))
         if self.cond_dim:  # the condition segments carry the condition vector itself

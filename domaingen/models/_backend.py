@@ -27,6 +27,7 @@ __all__ = [
     "resolve_steps_per_execution",
     "StatelessFunction",
     "fill_batches",
+    "in_row_chunks",
     "seed_state",
     "to_numpy",
     "batched",
@@ -136,6 +137,19 @@ class StatelessFunction:
             with torch.no_grad():
                 return self._compiled(*args)
         return self._compiled(*args)
+
+
+SAMPLE_CHUNKS = 8
+
+
+def in_row_chunks(fn: Callable[[Any, Any], Any], n: Any, *, axis: int = 0, chunks: int = SAMPLE_CHUNKS) -> Any:
+    """``fn(start, stop)`` for ``chunks`` consecutive row ranges of ``n`` rows inside one
+    compiled function, outputs concatenated along ``axis``. Draw the random numbers before
+    and slice them in ``fn``: then the pieces share no state, and the backend runs them
+    side by side (TensorFlow's inter-op threads) on cache-sized arrays. Ranges past the
+    end are empty, which every sampling op accepts."""
+    step = (n + chunks - 1) // chunks
+    return keras.ops.concatenate([fn(i * step, (i + 1) * step) for i in range(chunks)], axis=axis)
 
 
 def fill_batches(

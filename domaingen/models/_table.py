@@ -241,7 +241,36 @@ class TableLayout:
         runs over contiguous rows of the batch; on CPU this is several times faster than
         reducing the short last axis of (batch, segment, category) blocks.
         ``transposed=True`` returns that (width, batch) array as it is.
+        Equal to ``columns_from(out, draw_noise(...))``: callers that split a batch into
+        pieces draw the noise once and slice it (``slice_noise``).
         """
+        settings = (greedy, temperature, auxiliary_temperature)
+        noise = self.draw_noise(ops.shape(out)[0], seed_generator, log_sigma is not None, *settings)
+        cols = self.columns_from(out, noise, log_sigma, *settings)
+        return cols if transposed else ops.transpose(cols)
+
+    def draw_noise(self, batch, seed_generator, with_sigma: bool, greedy: str = "none", temperature: float = 1.0,
+                   auxiliary_temperature: float = 0.0) -> dict:
+        """The random numbers ``columns_from`` needs for ``batch`` rows (batch on the last axis)."""
+        plan = self._sampling_plan(greedy, temperature, auxiliary_temperature)
+        noise = {}
+        if len(self.cont_idx) and with_sigma:
+            noise["continuous"] = keras.random.normal((len(self.cont_idx), batch), seed=seed_generator)
+        if plan.sampled.n:
+            shape = (plan.sampled.n, plan.sampled.max_size, batch)
+            noise["gumbel"] = keras.random.uniform(shape, minval=1e-7, maxval=1.0, seed=seed_generator)  # uniforms
+        if len(self.bin_idx) and greedy != "all":
+            noise["binary"] = keras.random.uniform((len(self.bin_idx), batch), seed=seed_generator)
+        return noise
+
+    @staticmethod
+    def slice_noise(noise: dict, start, stop) -> dict:
+        """The noise of rows ``start:stop``."""
+        return {k: v[..., start:stop] for k, v in noise.items()}
+
+    def columns_from(self, out, noise: dict, log_sigma=None, greedy: str = "none", temperature: float = 1.0,
+                     auxiliary_temperature: float = 0.0):
+        """(width, batch) sampled columns from decoder outputs and ``draw_noise``'s numbers."""
         plan = self._sampling_plan(greedy, temperature, auxiliary_temperature)
         cols = ops.transpose(out)  # (width, batch)
         batch = ops.shape(cols)[1]
@@ -250,27 +279,24 @@ class TableLayout:
             cont = ops.take(cols, self.cont_idx, axis=0)
             if log_sigma is not None:
                 sigma = ops.exp(ops.take(log_sigma, self.cont_idx))[:, None]
-                cont = cont + sigma * keras.random.normal((len(self.cont_idx), batch), seed=seed_generator)
+                cont = cont + sigma * noise["continuous"]
             parts.append(cont)
         for blocks, noisy in ((plan.argmax, False), (plan.sampled, True)):
             if not blocks.n:
                 continue
-            logits = ops.reshape(ops.take(cols, blocks.gather, axis=0), (blocks.n, blocks.max_size, -1))
+            logits = ops.reshape(ops.take(cols, blocks.gather, axis=0), (blocks.n, blocks.max_size, batch))
             if noisy:
-                u = keras.random.uniform(ops.shape(logits), minval=1e-7, maxval=1.0, seed=seed_generator)
-                logits = logits * plan.inverse_temperature - ops.log(-ops.log(u))
+                logits = logits * plan.inverse_temperature - ops.log(-ops.log(noise["gumbel"]))  # Gumbel noise
             onehot = blocks.first_max(logits + blocks.pad_logits[:, :, None], out.dtype)
-            parts.append(ops.reshape(onehot, (blocks.n * blocks.max_size, -1)))
+            parts.append(ops.reshape(onehot, (blocks.n * blocks.max_size, batch)))  # explicit: batches may be empty
         if len(self.bin_idx):
             logits = ops.take(cols, self.bin_idx, axis=0)
             if greedy == "all":
                 parts.append(ops.cast(logits > 0, out.dtype))
             else:
-                u = keras.random.uniform((len(self.bin_idx), batch), seed=seed_generator)
-                parts.append(ops.cast(u < ops.sigmoid(logits), out.dtype))
+                parts.append(ops.cast(noise["binary"] < ops.sigmoid(logits), out.dtype))
         rows = ops.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
-        cols = ops.take(rows, plan.position, axis=0)
-        return cols if transposed else ops.transpose(cols)
+        return ops.take(rows, plan.position, axis=0)
 
     def relax(self, out, seed_generator, tau: float = 0.2):
         """Differentiable rows for GAN training: Gumbel-softmax for categorical segments,

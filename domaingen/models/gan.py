@@ -29,7 +29,7 @@ from .._quiet import keras_module
 from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
-from ._backend import StatelessFunction, backend_name, fill_batches, resolve_jit, seed_state
+from ._backend import StatelessFunction, backend_name, fill_batches, in_row_chunks, resolve_jit, seed_state
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._options import SpecModel, as_options
 from ._table import CategoryBlocks, TableLayout, check_table_data
@@ -235,14 +235,18 @@ class GAN(SpecModel, keras.Model):
         z = keras.random.normal((batch, self.options.noise_dim), seed=self.sample_seed)
         if not self.is_table:
             return ops.tanh(self.generator(z, training=False))
+        mask, fixed = ops.transpose(fixed_mask), ops.transpose(fixed_rows)
         if self.cond_dim:
             cond = self._original_condvec(batch)
-            cond = cond * (1.0 - use_fixed) + cond_fixed * use_fixed
-            z = ops.concatenate([z, cond], axis=-1)
-        out = self.generator(z, training=False)
-        columns = self.layout.sample(out, self.sample_seed, transposed=True)  # (width, batch)
-        mask = ops.transpose(fixed_mask)
-        return columns * (1.0 - mask) + ops.transpose(fixed_rows) * mask
+            z = ops.concatenate([z, cond * (1.0 - use_fixed) + cond_fixed * use_fixed], axis=-1)
+        noise = self.layout.draw_noise(batch, self.sample_seed, False)
+
+        def piece(start, stop):  # (width, rows) columns of rows start:stop
+            out = self.generator(z[start:stop], training=False)
+            columns = self.layout.columns_from(out, self.layout.slice_noise(noise, start, stop))
+            return columns * (1.0 - mask) + fixed * mask
+
+        return in_row_chunks(piece, batch, axis=1)
 
     def _original_condvec(self, batch):
         """CTGAN's unconditional sampling: a segment uniformly, a category by its frequency."""

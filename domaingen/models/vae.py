@@ -25,7 +25,7 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._options import SpecModel, as_options
-from ._backend import StatelessFunction, batched, fill_batches, resolve_jit, seed_state, to_numpy
+from ._backend import StatelessFunction, batched, fill_batches, in_row_chunks, resolve_jit, seed_state, to_numpy
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._table import TableLayout, check_table_data
 from .base import ModelFamily
@@ -274,20 +274,31 @@ class VAE(SpecModel, keras.Model):
         return self._decode_fn(z, fixed, mask, True, transposed=self.is_table)
 
     def _decode_fn(self, z, fixed, mask, sample, transposed=False):
-        """Rows decoded from ``z``; tables as (width, batch) columns when ``transposed``."""
+        """Rows decoded from ``z``; tables as (width, batch) columns when ``transposed``.
+        Random numbers are drawn for the whole batch first, then the batch is decoded in
+        independent pieces (``in_row_chunks``)."""
         batch = ops.shape(z)[0]
         cond = self._sample_conditions(batch, fixed, mask) if self.cond_dim else None
-        out = self._decode(z, cond)
         if not self.is_table:
-            return out
-        if sample:
-            columns = self.layout.sample(out, self.sample_seed, self._clipped_log_sigma(), greedy=self.options.greedy,
-                                         transposed=True, auxiliary_temperature=self.options.auxiliary_temperature)
-        else:
-            columns = ops.transpose(self._mode(out))
-        if self.cond_dim:  # the condition segments carry the condition vector itself
-            conditioned = ops.take(ops.transpose(cond), self._cond_source, axis=0)
-            columns = ops.where(self._is_cond_column[:, None], conditioned, columns)
+            return self._decode(z, cond)
+        o = self.options
+        settings = dict(greedy=o.greedy, auxiliary_temperature=o.auxiliary_temperature)
+        log_sigma = self._clipped_log_sigma() if sample else None
+        noise = self.layout.draw_noise(batch, self.sample_seed, True, **settings) if sample else None
+
+        def piece(start, stop):
+            part = None if cond is None else cond[start:stop]
+            out = self._decode(z[start:stop], part)
+            if sample:
+                columns = self.layout.columns_from(out, self.layout.slice_noise(noise, start, stop), log_sigma, **settings)
+            else:
+                columns = ops.transpose(self._mode(out))
+            if self.cond_dim:  # the condition segments carry the condition vector itself
+                conditioned = ops.take(ops.transpose(part), self._cond_source, axis=0)
+                columns = ops.where(self._is_cond_column[:, None], conditioned, columns)
+            return columns
+
+        columns = in_row_chunks(piece, batch, axis=1)
         return columns if transposed else ops.transpose(columns)
 
     def _mode(self, out):

@@ -140,6 +140,7 @@ class StatelessFunction:
 
 
 SAMPLE_CHUNKS = 8
+MIN_ROWS_PER_PIECE = 4096
 
 
 def in_row_chunks(fn: Callable[[Any, Any], Any], n: Any, *, axis: int = 0, chunks: int = SAMPLE_CHUNKS) -> Any:
@@ -148,6 +149,10 @@ def in_row_chunks(fn: Callable[[Any, Any], Any], n: Any, *, axis: int = 0, chunk
     and slice them in ``fn``: then the pieces share no state, and the backend runs them
     side by side (TensorFlow's inter-op threads) on cache-sized arrays. Ranges past the
     end are empty, which every sampling op accepts."""
+    if isinstance(n, int):  # a batch size known when tracing: no pieces under ~4k rows (less to trace)
+        chunks = max(1, min(chunks, n // MIN_ROWS_PER_PIECE))
+    if chunks == 1:
+        return fn(0, n)
     step = (n + chunks - 1) // chunks
     return keras.ops.concatenate([fn(i * step, (i + 1) * step) for i in range(chunks)], axis=axis)
 

@@ -19,7 +19,8 @@ domaingen / SDV are printed.
 
 ``--rows N`` builds a large table (breast-cancer rows resampled with 5 % Gaussian jitter,
 plus an identifier and an admission date) to check that training + generation +
-evaluation stay within a few GiB.
+evaluation stay within a few GiB. ``--repeats N`` runs every job N times in fresh
+processes and prints medians, with the spread of the training-speed ratio.
 
     python benchmarks/tabular.py --families copula,vae --datasets breast_cancer --epochs 100
     python benchmarks/tabular.py --families vae --rows 1000000 --epochs 1 --n-synthetic 100000
@@ -162,6 +163,32 @@ def _worker(queue, family, dataset, source, args):
         queue.put({"family": family, "dataset": dataset, "error": f"{type(exc).__name__}: {exc}"})
 
 
+def median_row(runs: list[dict]) -> dict:
+    """One row from repeated runs of a job: the median of every number (SDV's too), and
+    the per-run training-speed ratios against SDV under ``speed_runs``."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[0]
+
+    def median_of(dicts):
+        out = dict(dicts[0])
+        for key, value in dicts[0].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values = [d[key] for d in dicts if isinstance(d.get(key), (int, float))]
+                if values:
+                    middle = float(np.median(values))
+                    out[key] = int(round(middle)) if isinstance(value, int) else middle
+        return out
+
+    row = median_of(ok)
+    row["repeats"] = len(ok)
+    sdvs = [r["sdv"] for r in ok if r.get("sdv") and "error" not in r["sdv"]]
+    if sdvs:
+        row["sdv"] = median_of(sdvs)
+        row["speed_runs"] = [r["sdv"]["fit_s"] / r["fit_s"] for r in ok if r.get("sdv") and "error" not in r["sdv"]]
+    return row
+
+
 def _fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
@@ -186,9 +213,11 @@ def print_table(rows: list[dict]) -> None:
         elif sdv:
             ratio = lambda k: (r[k] / sdv[k]) if r.get(k) and sdv.get(k) else None  # noqa: E731
             speed = sdv["fit_s"] / r["fit_s"] if r.get("fit_s") else None
+            runs = r.get("speed_runs", [])
+            spread = f" [runs x{min(runs):.2f}-x{max(runs):.2f}]" if len(runs) > 1 else ""
             print(
                 f"vs SDV {SDV_NAMES[r['family']]} on {r['dataset']}: SDV fit {sdv['fit_s']:.2f} s, "
-                f"training speed x{_fmt(speed, '.2f')} (SDV fit time / ours), "
+                f"training speed x{_fmt(speed, '.2f')}{spread} (SDV fit time / ours), "
                 f"sample rate x{_fmt(ratio('sample_rows_per_s'), '.2f')}, quality x{_fmt(ratio('quality'), '.3f')}, "
                 f"privacy x{_fmt(ratio('privacy'), '.3f')}, ML efficacy x{_fmt(ratio('ml_efficacy'), '.3f')}"
             )
@@ -208,6 +237,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sample-batch", type=int, default=100_000, help="rows per model call when timing sampling")
     parser.add_argument("--rows", type=int, default=0, help="also benchmark a resampled table of this many rows")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="fresh-process runs per family and data set; the table shows medians "
+                             "(timings of both tools vary by ~20 %% between runs)")
     parser.add_argument("--no-sdv", dest="sdv", action="store_false", help="skip SDV even when installed")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
     args = parser.parse_args(argv)
@@ -221,12 +253,14 @@ def main(argv=None) -> int:
     ctx = mp.get_context("spawn")
     rows = []
     for family, dataset, source in jobs:
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_worker, args=(queue, family, dataset, source, args))
-        proc.start()
-        row = queue.get()
-        proc.join()
-        rows.append(row)
+        runs = []
+        for _ in range(max(1, args.repeats)):
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_worker, args=(queue, family, dataset, source, args))
+            proc.start()
+            runs.append(queue.get())
+            proc.join()
+        rows.append(median_row(runs))
         print(f"done: {family} on {dataset}", file=sys.stderr, flush=True)
     tmp.cleanup()
     print_table(rows)

@@ -27,18 +27,23 @@ class Segment:
     ``auxiliary``: the segment is an encoding detail of another one (e.g. the mode
     indicator of a mode-normalised number), not a variable of its own; families do not
     offer it as a condition (CTGAN's conditional vector covers true categories only).
+    ``bounded`` (continuous only): the codec keeps the values in [-1, 1] (up to rare
+    outliers), so a family may squash its output with tanh, as TVAE does.
     """
 
     name: str
     kind: str
     size: int = 1
     auxiliary: bool = False
+    bounded: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in SEGMENT_KINDS:
             raise ValueError(f"segment kind must be one of {SEGMENT_KINDS}, got {self.kind!r}")
         if self.size < 1:
             raise ValueError(f"segment {self.name!r} must have size >= 1")
+        if self.bounded and self.kind != "continuous":
+            raise ValueError(f"segment {self.name!r}: only continuous segments can be bounded")
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,7 @@ class TableLayout:
         self.continuous_mask = np.array(
             [s.kind == "continuous" for s in self.segments for _ in range(s.size)], dtype=bool
         )
+        self.bounded_mask = np.array([s.bounded for s in spec.segments for _ in range(s.size)], dtype=bool)
         by_name = {s.name: s for s in self.segments}
         self._by_name = by_name
         self._build_gathers()

@@ -143,7 +143,10 @@ class VAE(SpecModel, keras.Model):
     def _decode(self, z, cond=None):
         if self.cond_dim:
             z = ops.concatenate([z, cond], axis=-1)
-        return self.decoder(z)
+        out = self.decoder(z)
+        if self.is_table and self.layout.bounded_mask.any():  # bounded columns: tanh mean, as TVAE
+            out = ops.where(self.layout.bounded_mask, ops.tanh(out), out)
+        return out
 
     def call(self, x, training=False):
         mean, logvar = self._encode(x)

@@ -160,8 +160,9 @@ class TabularCodec(Codec):
             if info.has_nan and info.kind != "id":
                 segments.append(Segment(f"{info.name}.missing", "binary", 1))
             if info.kind in ("numeric", "datetime"):
-                segments.append(Segment(f"{info.name}.value", "continuous", 1))
-                if self.transforms_[i]["transform"] == "gmm":
+                gmm = self.transforms_[i]["transform"] == "gmm"  # (x - mode mean) / (4 mode std): within [-1, 1]
+                segments.append(Segment(f"{info.name}.value", "continuous", 1, bounded=gmm))
+                if gmm:
                     k = len(self.arrays_[f"means_{i}"])
                     if k > 1:
                         segments.append(Segment(f"{info.name}.mode", "categorical", k, auxiliary=True))

@@ -89,3 +89,23 @@ def test_ties_give_one_hot_first_category(greedy):
     np.testing.assert_array_equal(rows[:, 4:8].sum(axis=1), 1.0)
     if greedy == "all":
         np.testing.assert_array_equal(rows[:, 1], 1.0)
+
+
+def test_bounded_segments_round_trip_and_validate():
+    spec = DataSpec("table", (2,), (Segment("v", "continuous", bounded=True), Segment("w", "continuous")))
+    again = DataSpec.from_json(spec.to_json())
+    assert again == spec and again.segments[0].bounded and not again.segments[1].bounded
+    assert TableLayout(spec).bounded_mask.tolist() == [True, False]
+    with pytest.raises(ValueError, match="only continuous"):
+        Segment("c", "categorical", 3, bounded=True)
+
+
+def test_vae_squashes_bounded_columns_only():
+    from domaingen.models import vae
+
+    spec = DataSpec("table", (2,), (Segment("v", "continuous", bounded=True), Segment("w", "continuous")))
+    model = vae.family.build(spec, {"latent_dim": 2, "hidden": [8]}, 0)
+    z = np.random.default_rng(0).normal(0, 30, size=(500, 2)).astype("float32")  # far out: large raw outputs
+    mean = np.asarray(ops.convert_to_numpy(model._decode(ops.convert_to_tensor(z))))
+    assert np.abs(mean[:, 0]).max() <= 1.0  # tanh (saturates to 1.0 in float32)
+    assert np.abs(mean[:, 1]).max() > 1.0  # left as it is

@@ -52,6 +52,11 @@ def test_segments_and_names(mixed_table):
     assert "age.value" in names and "patient_id" not in " ".join(names) and "site" not in " ".join(names)
     x = codec.encode(mixed_table)
     assert x.dtype == np.float32 and x.shape == (400, codec.spec.width)
+    # mode-normalised values are bounded (|v| <= 1 but for rare outliers); normal scores are not
+    value = codec.spec.segment_slices()["age.value"].start
+    assert codec.spec.segment("age.value").bounded and np.mean(np.abs(x[:, value]) <= 1.0) > 0.99
+    quantile = TabularCodec(DataOptions(transform="quantile")).fit(mixed_table)
+    assert not quantile.spec.segment("age.value").bounded
 
 
 @pytest.mark.parametrize("transform", ["gmm", "quantile"])

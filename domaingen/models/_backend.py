@@ -165,14 +165,10 @@ def fill_batches(
     list of copies and a final concatenate, which cost as much as sampling on CPU).
     ``transposed``: ``call`` returns ``(width, batch)`` table columns; the result is then
     column-major (Fortran order), so each column is contiguous for the codec."""
-    if transposed:
-        out = np.empty((int(n), *shape), "float32", order="F")
-        for k, (a, b) in enumerate(batched(n, batch_size)):
-            out[a:b] = to_numpy_view(call(k, a, b)).T
-        return out
-    out = np.empty((int(n), *shape), "float32")
+    out = np.empty((int(n), *shape), "float32", order="F" if transposed else "C")
     for k, (a, b) in enumerate(batched(n, batch_size)):
-        out[a:b] = to_numpy_view(call(k, a, b))
+        part = to_numpy_view(call(k, a, b))
+        out[a:b] = part.T if transposed else part
     return out
 
 

@@ -51,7 +51,6 @@ class CategoryBlocks:
         self.columns = gather[mask].astype("int32")  # the segments' columns, concatenated
         self.mask = mask.astype("float32")
         self.pad_logits = np.where(mask, 0.0, -1e9).astype("float32")  # (n, max_size)
-        self.last = np.asarray([s.size - 1 for s in self.segments], dtype="int32")
         self.valid = np.flatnonzero(mask.reshape(-1)).astype("int32")
         owner = np.repeat(np.arange(self.n), [s.size for s in self.segments])
         self.rank = (self.max_size - np.arange(self.max_size, dtype="float32")).reshape(1, -1, 1)
@@ -108,10 +107,6 @@ class TableLayout:
         self.discrete = [s for s in self.segments if s.kind in ("categorical", "binary")]
         self.n_continuous = sum(s.size for s in self.segments if s.kind == "continuous")
         self.n_binary = sum(s.size for s in self.segments if s.kind == "binary")
-        self.cat_width = sum(s.size for s in self.categorical)
-        self.continuous_mask = np.array(
-            [s.kind == "continuous" for s in self.segments for _ in range(s.size)], dtype=bool
-        )
         self.bounded_mask = np.array([s.bounded for s in spec.segments for _ in range(s.size)], dtype=bool)
         by_name = {s.name: s for s in self.segments}
         self._by_name = by_name
@@ -135,10 +130,10 @@ class TableLayout:
         """Index arrays and per-segment temperatures for ``sample`` (built once per setting)."""
         key = (greedy, float(temperature), float(auxiliary_temperature))
         if key not in self._sampling_plans:
-            def segment_temperature(s: _Seg) -> float:
-                if greedy == "all" or (greedy == "auxiliary" and s.auxiliary):
-                    return auxiliary_temperature if s.auxiliary and greedy == "auxiliary" else 0.0
-                return temperature
+            def segment_temperature(s: _Seg) -> float:  # 0: argmax
+                if greedy == "auxiliary" and s.auxiliary:
+                    return auxiliary_temperature
+                return 0.0 if greedy == "all" else temperature
 
             temps = [segment_temperature(s) for s in self.categorical]
             argmax = CategoryBlocks([s for s, t in zip(self.categorical, temps) if t <= 0])

@@ -306,9 +306,6 @@ class GAN(SpecModel, keras.Model):
         )
 
 
-
-
-
 class _BatchSampler:
     """CTGAN training-by-sampling: condition vectors and real rows that match them."""
 

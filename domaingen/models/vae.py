@@ -265,8 +265,8 @@ class VAE(SpecModel, keras.Model):
             fn = {
                 "sample": self._sample_fn,
                 "encode": self._encode_fn,
-                "decode_mode": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, False),
-                "decode_sample": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, True),
+                "decode_mode": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, False, transposed=self.is_table),
+                "decode_sample": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, True, transposed=self.is_table),
             }[name]
             self._fns[name] = StatelessFunction(self, fn, seed_generator=self.sample_seed, jit=jit)
         return self._fns[name]
@@ -294,8 +294,8 @@ class VAE(SpecModel, keras.Model):
             out = self._decode(z[start:stop], part)
             if sample:
                 columns = self.layout.columns_from(out, self.layout.slice_noise(noise, start, stop), log_sigma, **settings)
-            else:
-                columns = ops.transpose(self._mode(out))
+            else:  # the decoder's mode: means, argmax one-hots, binary logit > 0
+                columns = self.layout.columns_from(out, {}, greedy="all")
             if self.cond_dim:  # the condition segments carry the condition vector itself
                 conditioned = ops.take(ops.transpose(part), self._cond_source, axis=0)
                 columns = ops.where(self._is_cond_column[:, None], conditioned, columns)
@@ -303,17 +303,6 @@ class VAE(SpecModel, keras.Model):
 
         columns = in_row_chunks(piece, batch, axis=1)
         return columns if transposed else ops.transpose(columns)
-
-    def _mode(self, out):
-        pieces = []
-        for s in self.layout.segments:
-            block = out[:, s.start : s.start + s.size]
-            if s.kind == "categorical":
-                block = ops.one_hot(ops.argmax(block, axis=-1), s.size, dtype=out.dtype)
-            elif s.kind == "binary":
-                block = ops.cast(block > 0, out.dtype)
-            pieces.append(block)
-        return ops.concatenate(pieces, axis=-1) if len(pieces) > 1 else pieces[0]
 
     def _encode_fn(self, x):
         return self._encode(x)[0]
@@ -374,11 +363,13 @@ class VAE(SpecModel, keras.Model):
         z = np.asarray(z, dtype="float32").reshape(-1, self.options.latent_dim)
         fixed, mask = self._condition_arrays(conditions)
         fn = self._fn("decode_sample" if sample else "decode_mode")
-        out = [
-            to_numpy(fn(z[a:b], fixed, mask, state=seed_state(seed, k)))
-            for k, (a, b) in enumerate(batched(len(z), batch_size))
-        ]
-        return np.concatenate(out, axis=0) if out else np.zeros((0, *self.spec.shape), "float32")
+        return fill_batches(
+            len(z),
+            batch_size,
+            self.spec.shape,
+            lambda k, a, b: fn(z[a:b], fixed, mask, state=seed_state(seed, k)),
+            transposed=self.is_table,
+        )
 
     def interpolate(self, z0, z1, steps: int, *, decode: bool = True, **decode_kwargs):
         """``steps`` points on the straight line from ``z0`` to ``z1`` (decoded by default)."""

@@ -17,11 +17,15 @@ import numpy as np
 from .._quiet import keras_module
 from ..errors import ConditionError, DataError
 from ..spec import DataSpec
+from ._random import standard_normal
 
 __all__ = ["TableLayout", "check_table_data"]
 
 keras = keras_module()
 ops = keras.ops
+
+
+WIDEST_PRODUCT_BLOCK = 64  # widest category block drawn with products by constant matrices
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class CategoryBlocks:
         gather = np.zeros((self.n, self.max_size), dtype="int32")
         mask = np.zeros((self.n, self.max_size), dtype=bool)
         for i, s in enumerate(self.segments):
+            gather[i, :] = s.start  # padding repeats the segment's first logit: a finite, in-range value
             gather[i, : s.size] = np.arange(s.start, s.start + s.size)
             mask[i, : s.size] = True
         self.gather = gather.reshape(-1)
@@ -54,6 +59,15 @@ class CategoryBlocks:
         self.valid = np.flatnonzero(mask.reshape(-1)).astype("int32")
         owner = np.repeat(np.arange(self.n), [s.size for s in self.segments])
         self.rank = (self.max_size - np.arange(self.max_size, dtype="float32")).reshape(1, -1, 1)
+        # cumulative sums over each segment's categories (padding adds nothing); from the
+        # last category on, twice the total, which no threshold u * total (u < 1) reaches
+        position = np.arange(self.max_size)
+        last = np.array([s.size - 1 for s in self.segments], dtype="int64").reshape(-1, 1, 1)
+        below = (position[None, None, :] <= position[None, :, None]) & (position[None, None, :] <= last)
+        self.from_last = position[None, :, None] >= last  # (n, max_size, 1)
+        self.cumulative_weights = (below * np.where(self.from_last, 2.0, 1.0)).astype("float32")
+        # differences of neighbouring positions: the first category above the threshold
+        self.first_step = (np.eye(self.max_size) - np.eye(self.max_size, k=-1)).astype("float32")[None]
         self.indicator = np.eye(max(1, self.n), dtype="float32")[owner]  # (width, n): column -> segment
 
     def blocks(self, t):
@@ -75,6 +89,30 @@ class CategoryBlocks:
         rank = ops.where(is_max, self.rank, 0.0)  # earlier categories rank higher
         return ops.cast(ops.equal(rank, ops.max(rank, axis=1, keepdims=True)), dtype)
 
+    def draw(self, logits, inverse_temperature, half_uniforms, dtype):
+        """Exact one-hots drawn from ``softmax(logits * inverse_temperature)`` along axis 1 of
+        ``(n, max_size, batch)`` logits (padding any finite value) by inverse CDF: category
+        ``j`` when ``cdf[j-1] <= u * total < cdf[j]``, with one U[0, 1) number per segment and
+        row (``half_uniforms``: ``0.5 * u``, shape (n, 1, batch)). The cumulative sums and the
+        step to the first category above the threshold are batched products with small
+        constant matrices: measured 4-8x faster than TensorFlow's cumsum over a middle axis."""
+        scaled = logits - ops.max(logits, axis=1, keepdims=True)
+        if inverse_temperature is not None:
+            scaled = scaled * inverse_temperature
+        cdf = self._cumulate(self.cumulative_weights, ops.exp(scaled))  # last row: 2 * total
+        above = ops.cast(cdf > half_uniforms * cdf[:, -1:, :], dtype)  # 0...0 1...1
+        return self._cumulate(self.first_step, above)
+
+    def _cumulate(self, matrix, t):
+        """``matrix @ t`` per segment; past 64 categories the product is replaced by its
+        equivalent cumsum / difference (a quadratic product no longer pays)."""
+        if self.max_size <= WIDEST_PRODUCT_BLOCK:
+            return ops.matmul(matrix, t)
+        if matrix is self.first_step:
+            return t - ops.concatenate([ops.zeros_like(t[:, :1]), t[:, :-1]], axis=1)
+        padded = ops.cumsum(t * self.mask[:, :, None], axis=1)  # padding adds nothing
+        return ops.where(self.from_last, 2.0 * padded[:, -1:], padded)
+
     def cross_entropy(self, onehot, t):
         """Per-row, per-segment ``-log softmax(t)[onehot]``, shape (batch, n); ``onehot`` holds
         the segments' one-hots concatenated, ``t`` full rows of logits."""
@@ -88,7 +126,8 @@ class _SamplingPlan:
     argmax: CategoryBlocks  # segments that take their most probable category
     sampled: CategoryBlocks  # segments drawn from their softmax
     position: np.ndarray  # spec column -> row of the transposed working array
-    inverse_temperature: np.ndarray  # (n sampled segments, 1, 1)
+    inverse_temperature: np.ndarray | None  # (n sampled segments, 1, 1); None when all are 1
+    bounded_continuous: np.ndarray  # which continuous columns are bounded
 
 
 class TableLayout:
@@ -139,6 +178,7 @@ class TableLayout:
             argmax = CategoryBlocks([s for s, t in zip(self.categorical, temps) if t <= 0])
             sampled = CategoryBlocks([s for s, t in zip(self.categorical, temps) if t > 0])
             inverse = np.asarray([1.0 / t for t in temps if t > 0], dtype="float32").reshape(-1, 1, 1)
+            inverse = None if np.all(inverse == 1.0) else inverse
             # rows of the transposed working array: continuous, argmax blocks, sampled blocks,
             # binary; padding rows of the blocks are never read back
             position = np.zeros(self.width, dtype="int64")
@@ -149,7 +189,8 @@ class TableLayout:
                 position[blocks.columns] = at + blocks.valid
                 at += blocks.n * blocks.max_size
             position[self.bin_idx] = at + np.arange(len(self.bin_idx))
-            self._sampling_plans[key] = _SamplingPlan(argmax, sampled, position.astype("int32"), inverse)
+            bounded = self.bounded_mask[self.cont_idx]
+            self._sampling_plans[key] = _SamplingPlan(argmax, sampled, position.astype("int32"), inverse, bounded)
         return self._sampling_plans[key]
 
     # --- vectorised views (keras.ops) --------------------------------------------------
@@ -227,70 +268,55 @@ class TableLayout:
         """Rows of the DataSpec layout from decoder outputs ``out`` (batch, width).
 
         Continuous: ``mean + sigma * eps`` if ``log_sigma`` is given, else the mean.
-        Categorical: exact one-hot drawn from ``softmax(logits / temperature)`` (Gumbel-max).
+        Categorical: exact one-hot drawn from ``softmax(logits / temperature)``.
         Binary: ``u < sigmoid(logit)``.
         ``greedy``: which discrete segments take their most probable value instead —
         ``"none"``, ``"auxiliary"`` (e.g. mode indicators) or ``"all"`` (as TVAE samples);
         with ``"auxiliary"``, ``auxiliary_temperature > 0`` samples those segments from a
         sharpened softmax (``logits / auxiliary_temperature``) instead of taking the argmax.
-        Works on the transposed (columns, batch) array, where every per-segment reduction
-        runs over contiguous rows of the batch; on CPU this is several times faster than
-        reducing the short last axis of (batch, segment, category) blocks.
-        ``transposed=True`` returns that (width, batch) array as it is.
-        Equal to ``columns_from(out, draw_noise(...))``: callers that split a batch into
-        pieces draw the noise once and slice it (``slice_noise``).
+        ``transposed=True`` returns the (width, batch) array ``columns_from`` works on.
         """
-        settings = (greedy, temperature, auxiliary_temperature)
-        noise = self.draw_noise(ops.shape(out)[0], seed_generator, log_sigma is not None, *settings)
-        cols = self.columns_from(out, noise, log_sigma, *settings)
+        cols = self.columns_from(ops.transpose(out), seed_generator, log_sigma, greedy=greedy,
+                                 temperature=temperature, auxiliary_temperature=auxiliary_temperature)
         return cols if transposed else ops.transpose(cols)
 
-    def draw_noise(self, batch, seed_generator, with_sigma: bool, greedy: str = "none", temperature: float = 1.0,
-                   auxiliary_temperature: float = 0.0) -> dict:
-        """The random numbers ``columns_from`` needs for ``batch`` rows (batch on the last axis)."""
+    def columns_from(self, cols, seed, log_sigma=None, *, greedy: str = "none", temperature: float = 1.0,
+                     auxiliary_temperature: float = 0.0, squash_bounded: bool = False):
+        """(width, batch) sampled columns from transposed decoder outputs ``cols`` (width,
+        batch), drawing random numbers with ``seed`` (a SeedGenerator or ``TensorSeed``;
+        unused when nothing is drawn). ``squash_bounded``: the means of bounded continuous
+        columns pass through tanh first. Working on columns, every per-segment reduction
+        runs over contiguous rows of the batch; on CPU this is several times faster than
+        reducing the short last axis of (batch, segment, category) blocks."""
         plan = self._sampling_plan(greedy, temperature, auxiliary_temperature)
-        noise = {}
-        if len(self.cont_idx) and with_sigma:
-            noise["continuous"] = keras.random.normal((len(self.cont_idx), batch), seed=seed_generator)
-        if plan.sampled.n:
-            shape = (plan.sampled.n, plan.sampled.max_size, batch)
-            noise["gumbel"] = keras.random.uniform(shape, minval=1e-7, maxval=1.0, seed=seed_generator)  # uniforms
-        if len(self.bin_idx) and greedy != "all":
-            noise["binary"] = keras.random.uniform((len(self.bin_idx), batch), seed=seed_generator)
-        return noise
-
-    @staticmethod
-    def slice_noise(noise: dict, start, stop) -> dict:
-        """The noise of rows ``start:stop``."""
-        return {k: v[..., start:stop] for k, v in noise.items()}
-
-    def columns_from(self, out, noise: dict, log_sigma=None, greedy: str = "none", temperature: float = 1.0,
-                     auxiliary_temperature: float = 0.0):
-        """(width, batch) sampled columns from decoder outputs and ``draw_noise``'s numbers."""
-        plan = self._sampling_plan(greedy, temperature, auxiliary_temperature)
-        cols = ops.transpose(out)  # (width, batch)
         batch = ops.shape(cols)[1]
         parts = []
         if len(self.cont_idx):
             cont = ops.take(cols, self.cont_idx, axis=0)
+            if squash_bounded and plan.bounded_continuous.any():
+                cont = ops.where(plan.bounded_continuous[:, None], ops.tanh(cont), cont)
             if log_sigma is not None:
                 sigma = ops.exp(ops.take(log_sigma, self.cont_idx))[:, None]
-                cont = cont + sigma * noise["continuous"]
+                cont = cont + sigma * standard_normal(len(self.cont_idx), batch, seed)
             parts.append(cont)
-        for blocks, noisy in ((plan.argmax, False), (plan.sampled, True)):
-            if not blocks.n:
-                continue
+        if plan.argmax.n:
+            blocks = plan.argmax
             logits = ops.reshape(ops.take(cols, blocks.gather, axis=0), (blocks.n, blocks.max_size, batch))
-            if noisy:
-                logits = logits * plan.inverse_temperature - ops.log(-ops.log(noise["gumbel"]))  # Gumbel noise
-            onehot = blocks.first_max(logits + blocks.pad_logits[:, :, None], out.dtype)
+            onehot = blocks.first_max(logits + blocks.pad_logits[:, :, None], cols.dtype)
             parts.append(ops.reshape(onehot, (blocks.n * blocks.max_size, batch)))  # explicit: batches may be empty
+        if plan.sampled.n:
+            blocks = plan.sampled
+            logits = ops.reshape(ops.take(cols, blocks.gather, axis=0), (blocks.n, blocks.max_size, batch))
+            half_uniforms = keras.random.uniform((blocks.n, 1, batch), maxval=0.5, seed=seed)
+            onehot = blocks.draw(logits, plan.inverse_temperature, half_uniforms, cols.dtype)
+            parts.append(ops.reshape(onehot, (blocks.n * blocks.max_size, batch)))
         if len(self.bin_idx):
             logits = ops.take(cols, self.bin_idx, axis=0)
             if greedy == "all":
-                parts.append(ops.cast(logits > 0, out.dtype))
+                parts.append(ops.cast(logits > 0, cols.dtype))
             else:
-                parts.append(ops.cast(noise["binary"] < ops.sigmoid(logits), out.dtype))
+                u = keras.random.uniform((len(self.bin_idx), batch), seed=seed)
+                parts.append(ops.cast(u < ops.sigmoid(logits), cols.dtype))
         rows = ops.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
         return ops.take(rows, plan.position, axis=0)
 

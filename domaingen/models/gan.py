@@ -20,6 +20,7 @@ core's Keras callbacks once per epoch.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
@@ -30,11 +31,12 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._backend import StatelessFunction, backend_name, fill_batches, in_row_chunks, resolve_jit, seed_state
+from ._random import standard_normal
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._options import SpecModel, as_options
 from ._table import CategoryBlocks, TableLayout, check_table_data
 from .base import ModelFamily
-from .layers import conv_decoder, conv_encoder, dense_network, grid_channels
+from .layers import conv_decoder, conv_encoder, dense_network, grid_channels, transposed_output
 
 __all__ = ["GANOptions", "GAN", "GANFamily", "family"]
 
@@ -230,28 +232,30 @@ class GAN(SpecModel, keras.Model):
         )
 
     # --- generation ---------------------------------------------------------------------
-    def _sample_fn(self, rows, cond_fixed, use_fixed, fixed_rows, fixed_mask):
+    def _sample_fn(self, rows, cond_fixed, use_fixed, fixed_rows, fixed_mask, conditioned=False):
+        """Rows of a batch (tables: (width, batch) columns); ``conditioned``: the masked
+        columns of ``fixed_rows`` replace the generated ones."""
         batch = ops.shape(rows)[0]
-        z = keras.random.normal((batch, self.options.noise_dim), seed=self.sample_seed)
+        noise_dim = self.options.noise_dim
         if not self.is_table:
+            z = keras.random.normal((batch, noise_dim), seed=self.sample_seed)
             return ops.tanh(self.generator(z, training=False))
         mask, fixed = ops.transpose(fixed_mask), ops.transpose(fixed_rows)
-        if self.cond_dim:
-            cond = self._original_condvec(batch)
-            z = ops.concatenate([z, cond * (1.0 - use_fixed) + cond_fixed * use_fixed], axis=-1)
-        noise = self.layout.draw_noise(batch, self.sample_seed, False)
 
-        def piece(start, stop):  # (width, rows) columns of rows start:stop
-            out = self.generator(z[start:stop], training=False)
-            columns = self.layout.columns_from(out, self.layout.slice_noise(noise, start, stop))
-            return columns * (1.0 - mask) + fixed * mask
+        def piece(start, stop, seed):  # (width, rows) columns of rows start:stop, numbers of its own
+            z = ops.transpose(standard_normal(noise_dim, ops.shape(rows[start:stop])[0], seed))
+            if self.cond_dim:
+                cond = self._original_condvec(ops.shape(z)[0], seed)
+                z = ops.concatenate([z, cond * (1.0 - use_fixed) + cond_fixed * use_fixed], axis=-1)
+            columns = self.layout.columns_from(transposed_output(self.generator, z), seed)
+            return columns * (1.0 - mask) + fixed * mask if conditioned else columns
 
-        return in_row_chunks(piece, batch, axis=1)
+        return in_row_chunks(piece, batch, seed_generator=self.sample_seed)
 
-    def _original_condvec(self, batch):
+    def _original_condvec(self, batch, seed):
         """CTGAN's unconditional sampling: a segment uniformly, a category by its frequency."""
         segs = self.cond_segments
-        u = keras.random.uniform((batch, 2), seed=self.sample_seed)
+        u = keras.random.uniform((batch, 2), seed=seed)
         chosen = ops.minimum(ops.cast(u[:, 0] * len(segs), "int32"), len(segs) - 1)
         blocks, at = [], 0
         for j, s in enumerate(segs):
@@ -291,11 +295,16 @@ class GAN(SpecModel, keras.Model):
             offset = sum(s.size for s in self.cond_segments[: self.cond_segments.index(seg)])
             cond_fixed[0, offset + idx] = 1.0
             use_fixed[0, 0] = 1.0
-        if "sample" not in self._fns:
-            self._fns["sample"] = StatelessFunction(
-                self, self._sample_fn, seed_generator=self.sample_seed, jit=resolve_jit(self.options.jit_compile)
+        conditioned = bool(use_fixed[0, 0])
+        key = "sample_conditioned" if conditioned else "sample"
+        if key not in self._fns:
+            self._fns[key] = StatelessFunction(
+                self,
+                functools.partial(self._sample_fn, conditioned=conditioned),
+                seed_generator=self.sample_seed,
+                jit=resolve_jit(self.options.jit_compile),
             )
-        fn = self._fns["sample"]
+        fn = self._fns[key]
         cond = cond_fixed[:, : self.cond_dim or 1]
         return fill_batches(
             n,

@@ -26,10 +26,11 @@ from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._options import SpecModel, as_options
 from ._backend import StatelessFunction, batched, fill_batches, in_row_chunks, resolve_jit, seed_state, to_numpy
+from ._random import standard_normal
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._table import TableLayout, check_table_data
 from .base import ModelFamily
-from .layers import conv_decoder, conv_encoder, dense_network
+from .layers import conv_decoder, conv_encoder, dense_network, transposed_output
 from .likelihoods import bernoulli_nll, categorical_nll, gaussian_nll, kl_standard_normal
 
 __all__ = ["VAEOptions", "VAE", "VAEFamily", "family"]
@@ -241,10 +242,10 @@ class VAE(SpecModel, keras.Model):
         )
 
     # --- generation -----------------------------------------------------------------
-    def _sample_conditions(self, batch, fixed, mask):
+    def _sample_conditions(self, batch, fixed, mask, seed):
         """Condition vectors: ``fixed`` where ``mask`` is 1, else drawn from training frequencies."""
         parts, at = [], 0
-        u = keras.random.uniform((batch, len(self.cond_segments)), seed=self.sample_seed)
+        u = keras.random.uniform((batch, len(self.cond_segments)), seed=seed)
         for i, s in enumerate(self.cond_segments):
             if s.kind == "categorical":
                 freq = self.cond_frequencies[at : at + s.size]
@@ -265,44 +266,47 @@ class VAE(SpecModel, keras.Model):
             fn = {
                 "sample": self._sample_fn,
                 "encode": self._encode_fn,
-                "decode_mode": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, False, transposed=self.is_table),
-                "decode_sample": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, True, transposed=self.is_table),
+                "decode_mode": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, False),
+                "decode_sample": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, True),
             }[name]
             self._fns[name] = StatelessFunction(self, fn, seed_generator=self.sample_seed, jit=jit)
         return self._fns[name]
 
     def _sample_fn(self, rows, fixed, mask):
-        batch = ops.shape(rows)[0]
-        z = keras.random.normal((batch, self.options.latent_dim), seed=self.sample_seed)
-        return self._decode_fn(z, fixed, mask, True, transposed=self.is_table)
-
-    def _decode_fn(self, z, fixed, mask, sample, transposed=False):
-        """Rows decoded from ``z``; tables as (width, batch) columns when ``transposed``.
-        Random numbers are drawn for the whole batch first, then the batch is decoded in
-        independent pieces (``in_row_chunks``)."""
-        batch = ops.shape(z)[0]
-        cond = self._sample_conditions(batch, fixed, mask) if self.cond_dim else None
         if not self.is_table:
+            z = keras.random.normal((ops.shape(rows)[0], self.options.latent_dim), seed=self.sample_seed)
+            return self._decode_fn(z, fixed, mask, True)
+        return self._decode_fn(None, fixed, mask, True, rows=rows)
+
+    def _decode_fn(self, z, fixed, mask, sample, rows=None):
+        """Grids decoded from ``z``, or table rows decoded from ``z`` (``None``: drawn from
+        the prior for each of ``rows``) as a list of (width, rows) column pieces: tables
+        are decoded in independent pieces (``in_row_chunks``), each drawing its own
+        random numbers."""
+        if not self.is_table:
+            cond = self._sample_conditions(ops.shape(z)[0], fixed, mask, self.sample_seed) if self.cond_dim else None
             return self._decode(z, cond)
         o = self.options
         settings = dict(greedy=o.greedy, auxiliary_temperature=o.auxiliary_temperature)
         log_sigma = self._clipped_log_sigma() if sample else None
-        noise = self.layout.draw_noise(batch, self.sample_seed, True, **settings) if sample else None
+        latent = o.latent_dim
+        given = rows if z is None else z
 
-        def piece(start, stop):
-            part = None if cond is None else cond[start:stop]
-            out = self._decode(z[start:stop], part)
+        def piece(start, stop, seed):
+            count = ops.shape(given[start:stop])[0]
+            part_z = ops.transpose(standard_normal(latent, count, seed)) if z is None else z[start:stop]
+            cond = self._sample_conditions(count, fixed, mask, seed) if self.cond_dim else None
+            out = transposed_output(self.decoder, part_z if cond is None else ops.concatenate([part_z, cond], axis=-1))
             if sample:
-                columns = self.layout.columns_from(out, self.layout.slice_noise(noise, start, stop), log_sigma, **settings)
+                columns = self.layout.columns_from(out, seed, log_sigma, squash_bounded=True, **settings)
             else:  # the decoder's mode: means, argmax one-hots, binary logit > 0
-                columns = self.layout.columns_from(out, {}, greedy="all")
+                columns = self.layout.columns_from(out, None, greedy="all", squash_bounded=True)
             if self.cond_dim:  # the condition segments carry the condition vector itself
-                conditioned = ops.take(ops.transpose(part), self._cond_source, axis=0)
+                conditioned = ops.take(ops.transpose(cond), self._cond_source, axis=0)
                 columns = ops.where(self._is_cond_column[:, None], conditioned, columns)
             return columns
 
-        columns = in_row_chunks(piece, batch, axis=1)
-        return columns if transposed else ops.transpose(columns)
+        return in_row_chunks(piece, ops.shape(given)[0], seed_generator=self.sample_seed)
 
     def _encode_fn(self, x):
         return self._encode(x)[0]

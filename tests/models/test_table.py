@@ -109,3 +109,39 @@ def test_vae_squashes_bounded_columns_only():
     mean = np.asarray(ops.convert_to_numpy(model._decode(ops.convert_to_tensor(z))))
     assert np.abs(mean[:, 0]).max() <= 1.0  # tanh (saturates to 1.0 in float32)
     assert np.abs(mean[:, 1]).max() > 1.0  # left as it is
+
+
+def _draw_frequencies(logits: np.ndarray, n: int = N, **kwargs) -> np.ndarray:
+    """Category frequencies of one categorical segment sampled from constant ``logits``."""
+    spec = DataSpec("table", (len(logits),), (Segment("c", "categorical", len(logits)),))
+    out = ops.convert_to_tensor(np.tile(logits.astype("float32"), (n, 1)))
+    rows = np.asarray(ops.convert_to_numpy(TableLayout(spec).sample(out, keras.random.SeedGenerator(5), **kwargs)))
+    assert set(np.unique(rows)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(rows.sum(axis=1), 1.0)
+    return rows.mean(axis=0)
+
+
+@pytest.mark.parametrize("size", [5, 70])  # 70: past the widest block drawn with matrix products
+def test_inverse_cdf_draws_follow_the_softmax(size):
+    p = np.random.default_rng(size).dirichlet(np.full(size, 0.5))
+    p[0] = 0.0  # impossible category: never drawn
+    p /= p.sum()
+    logits = np.where(p > 0, np.log(np.maximum(p, 1e-30)), -1e4)
+    freq = _draw_frequencies(logits)
+    assert freq[0] == 0.0
+    assert np.abs(freq - p).max() < 4 * np.sqrt(p.max() * (1 - p.max()) / N)  # 4 standard errors
+
+
+def test_draws_from_extreme_logits_are_exact():
+    # logits far beyond exp's range, sharpened further by a low temperature: no overflow
+    freq = _draw_frequencies(np.array([300.0, 300.0 - np.log(3.0), -500.0]), temperature=1.0)
+    np.testing.assert_allclose(freq, [0.75, 0.25, 0.0], atol=0.015)
+    assert _draw_frequencies(np.array([-50.0, 40.0, 39.0]), n=1000, temperature=0.01)[1] == 1.0
+
+
+def test_squashed_sampling_bounds_the_means_of_bounded_columns():
+    spec = DataSpec("table", (2,), (Segment("v", "continuous", bounded=True), Segment("w", "continuous")))
+    cols = ops.convert_to_tensor(np.array([[5.0, -7.0, 0.3], [5.0, -7.0, 0.3]], "float32"))
+    out = np.asarray(ops.convert_to_numpy(TableLayout(spec).columns_from(cols, None, squash_bounded=True)))
+    np.testing.assert_allclose(out[0], np.tanh([5.0, -7.0, 0.3]), rtol=1e-6)
+    np.testing.assert_array_equal(out[1], np.float32([5.0, -7.0, 0.3]))

@@ -36,7 +36,7 @@ from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._options import SpecModel, as_options
 from ._table import CategoryBlocks, TableLayout, check_table_data
 from .base import ModelFamily
-from .layers import conv_decoder, conv_encoder, dense_network, grid_channels, transposed_output
+from .layers import conv_decoder, conv_encoder, dense_network, grid_channels
 
 __all__ = ["GANOptions", "GAN", "GANFamily", "family"]
 
@@ -247,7 +247,7 @@ class GAN(SpecModel, keras.Model):
             if self.cond_dim:
                 cond = self._original_condvec(ops.shape(z)[0], seed)
                 z = ops.concatenate([z, cond * (1.0 - use_fixed) + cond_fixed * use_fixed], axis=-1)
-            columns = self.layout.columns_from(transposed_output(self.generator, z), seed)
+            columns = self.layout.columns_from(ops.transpose(self.generator(z, training=False)), seed)
             return columns * (1.0 - mask) + fixed * mask if conditioned else columns
 
         return in_row_chunks(piece, batch, seed_generator=self.sample_seed)

@@ -18,7 +18,6 @@ __all__ = [
     "TransformerBlock",
     "ResidualDense",
     "dense_network",
-    "transposed_output",
     "conv_encoder",
     "conv_decoder",
     "grid_channels",
@@ -222,17 +221,6 @@ def dense_network(
             h = keras.layers.Dropout(dropout, seed=seed + i, name=f"{name}_drop{i}")(h)
     out = keras.layers.Dense(out_dim, name=f"{name}_out")(h)
     return keras.Model(inp, out, name=name)
-
-
-def transposed_output(network, x):
-    """``transpose(network(x))``, shape (out_dim, batch), for a ``dense_network`` in
-    inference mode. The last product is taken as ``kernel^T h^T``, which TensorFlow folds
-    into the matmul kernel: sampling gets columns without a separate transpose pass."""
-    *body, last = network.layers[1:]  # layers[0] is the input
-    h = x
-    for layer in body:
-        h = layer(h, training=False) if isinstance(layer, (ResidualDense, keras.layers.Dropout)) else layer(h)
-    return ops.matmul(ops.transpose(last.kernel), ops.transpose(h)) + last.bias[:, None]
 
 
 def grid_channels(shape: Sequence[int]) -> tuple[int, int, int]:

@@ -30,7 +30,7 @@ from ._random import standard_normal
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._table import TableLayout, check_table_data
 from .base import ModelFamily
-from .layers import conv_decoder, conv_encoder, dense_network, transposed_output
+from .layers import conv_decoder, conv_encoder, dense_network
 from .likelihoods import bernoulli_nll, categorical_nll, gaussian_nll, kl_standard_normal
 
 __all__ = ["VAEOptions", "VAE", "VAEFamily", "family"]
@@ -296,7 +296,7 @@ class VAE(SpecModel, keras.Model):
             count = ops.shape(given[start:stop])[0]
             part_z = ops.transpose(standard_normal(latent, count, seed)) if z is None else z[start:stop]
             cond = self._sample_conditions(count, fixed, mask, seed) if self.cond_dim else None
-            out = transposed_output(self.decoder, part_z if cond is None else ops.concatenate([part_z, cond], axis=-1))
+            out = ops.transpose(self.decoder(part_z if cond is None else ops.concatenate([part_z, cond], axis=-1)))
             if sample:
                 columns = self.layout.columns_from(out, seed, log_sigma, squash_bounded=True, **settings)
             else:  # the decoder's mode: means, argmax one-hots, binary logit > 0

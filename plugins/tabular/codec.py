@@ -24,6 +24,8 @@ the rare bucket are resampled; identifiers are new. Everything else is exact.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -262,14 +264,21 @@ class TabularCodec(Codec):
         x = np.asfortranarray(x)  # column by column below: contiguous columns (the neural families' output already is)
         n = len(x)
         slices = self.spec.segment_slices()
-        data: dict[str, Any] = {}
-        for i, info in enumerate(self.columns_):
-            missing = None
+
+        def missing_of(info: ColumnInfo) -> np.ndarray | None:
             if info.has_nan and info.kind != "id":
-                missing = x[:, slices[f"{info.name}.missing"].start] > 0.5
-            if info.kind in ("numeric", "datetime"):
-                data[info.name] = self._decode_continuous(i, info, x, slices, missing)
-            elif info.kind == "categorical":
+                return x[:, slices[f"{info.name}.missing"].start] > 0.5
+            return None
+
+        # continuous columns draw no random numbers: decoded side by side (NumPy releases
+        # the GIL), in a fixed column order, so the result is the same as one at a time
+        continuous = [(i, info) for i, info in enumerate(self.columns_) if info.kind in ("numeric", "datetime")]
+        with _column_workers(n, len(continuous)) as pool:
+            decoded = pool.map(lambda item: self._decode_continuous(*item, x, slices, missing_of(item[1])), continuous)
+            data: dict[str, Any] = {info.name: column for (_, info), column in zip(continuous, decoded)}
+        for info in self.columns_:
+            missing = missing_of(info)
+            if info.kind == "categorical":
                 idx = _argmax_columns(x[:, slices[info.name]])
                 data[info.name] = self._decode_categories(info, idx, missing, rng)
             elif info.kind == "boolean":
@@ -277,7 +286,7 @@ class TabularCodec(Codec):
                 data[info.name] = self._decode_categories(info, idx, missing, rng)
             elif info.kind == "constant":
                 data[info.name] = self._decode_constant(info, n, missing)
-            else:
+            elif info.kind == "id":
                 data[info.name] = self._decode_id(info, n, rng)
         return pd.DataFrame(data, columns=self.column_names)
 
@@ -416,6 +425,32 @@ def _unique_draws(rng: np.random.Generator, n: int, low: int, high: int) -> np.n
         dup = np.ones(n, dtype=bool)
         dup[first] = False
         out[dup] = rng.integers(low, high, size=int(dup.sum()), dtype=np.int64)
+
+
+PARALLEL_DECODE_ROWS = 20_000  # below this, a thread pool costs more than it saves
+
+
+def _column_workers(n_rows: int, n_columns: int):
+    """A pool that decodes columns on every usable core for large tables, else a
+    stand-in that maps in the calling thread."""
+    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, n_columns)
+    if n_rows < PARALLEL_DECODE_ROWS or workers < 2:
+        return _InThread()
+    return ThreadPoolExecutor(max_workers=workers)
+
+
+class _InThread:
+    """``ThreadPoolExecutor``'s ``map`` and context manager, run in the calling thread."""
+
+    def __enter__(self) -> "_InThread":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    @staticmethod
+    def map(fn, items):
+        return [fn(item) for item in items]
 
 
 def _argmax_columns(block: np.ndarray) -> np.ndarray:

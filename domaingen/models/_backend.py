@@ -14,6 +14,7 @@ A ``SeedGenerator`` whose state is given per call makes in-graph randomness
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "resolve_steps_per_execution",
     "StatelessFunction",
     "fill_batches",
+    "on_accelerator",
     "in_row_chunks",
     "seed_state",
     "to_numpy",
@@ -40,6 +42,25 @@ keras = keras_module()
 def backend_name() -> str:
     """The active Keras backend: ``tensorflow`` | ``jax`` | ``torch`` | ``numpy``."""
     return keras.backend.backend()
+
+
+@functools.cache
+def on_accelerator() -> bool:
+    """Whether the active backend computes on a GPU or TPU (checked once per process)."""
+    backend = backend_name()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    if backend == "torch":
+        import torch
+
+        return bool(torch.cuda.is_available())
+    return False
 
 
 def resolve_jit(option: bool | None) -> bool:
@@ -146,7 +167,7 @@ ROW_ALIGNMENT = 16  # piece sizes in multiples of 16 rows: float32 (width, rows)
 
 
 def in_row_chunks(fn: Callable[[Any, Any, Any], Any], n: Any, *, seed_generator: Any = None,
-                  chunks: int = SAMPLE_CHUNKS) -> list[Any]:
+                  chunks: int | None = None) -> list[Any]:
     """``[fn(start, stop, seed), ...]`` for ``chunks`` consecutive row ranges of ``n`` rows
     inside one compiled function. ``seed`` is a ``TensorSeed`` of the piece's own, drawn
     from ``seed_generator`` (``None`` without one): the pieces share no state, and the
@@ -154,7 +175,10 @@ def in_row_chunks(fn: Callable[[Any, Any, Any], Any], n: Any, *, seed_generator:
     A batch is cut into ``clip(n // MIN_ROWS_PER_PIECE, 1, chunks)`` equal pieces. The
     pieces are returned as a list, not joined: ``fill_batches`` copies each straight
     into the result, saving a pass over the batch. Ranges past the end are empty, which
-    every sampling op accepts."""
+    every sampling op accepts. ``chunks`` defaults to ``SAMPLE_CHUNKS`` on a CPU and 1 on
+    an accelerator, where one wide batch keeps the device busiest."""
+    if chunks is None:
+        chunks = 1 if on_accelerator() else SAMPLE_CHUNKS
     # the same pieces whether the batch size is known when tracing or not (TensorFlow
     # traces later calls with a dynamic size): results never depend on how it was traced
     seeds = piece_seeds(seed_generator, chunks) if seed_generator is not None else None

@@ -1,10 +1,16 @@
 """Shared test set-up: quiet TensorFlow, and paths to the test fixtures."""
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("NUMBA_CPU_NAME", "generic")  # as the music plugin sets it (see its __init__)
+# numba's on-disk cache is not safe for processes that compile the same gufunc at once:
+# mismatched cache files segfault the next process that loads them (numba issue #10128;
+# it crashed librosa's pYIN in a fresh CI install). Each pytest-xdist worker caches alone.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix=f"numba-{os.environ['PYTEST_XDIST_WORKER']}-"))
 
 import pytest  # noqa: E402
 

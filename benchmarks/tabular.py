@@ -76,7 +76,7 @@ def _document(dataset: str, source: str, family: str, args) -> dict:
         "name": f"bench-{family}-{dataset}",
         "seed": args.seed,
         "data": {"plugin": "tabular", "source": source, "options": data_options},
-        "model": {"family": family, "options": {}},
+        "model": {"family": family, "options": json.loads(args.model_options)},
         "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate},
         "generate": {"n": args.n_synthetic, "batch_size": 50_000, "format": "parquet"},
         "evaluate": {"enabled": True, "holdout": 0.2, "options": {"target": target, "task": task}},
@@ -243,12 +243,15 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", default="breast_cancer,diabetes")
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="default: each family's own (vae 1e-3 as TVAE, gan 2e-4 as CTGAN)")
     parser.add_argument("--n-synthetic", type=int, default=10_000)
     parser.add_argument("--sample-rows", type=int, default=200_000, help="rows timed for the sampling rate (after a warm-up)")
     parser.add_argument("--sample-timings", type=int, default=5, help="timed sampling calls; the rate is their median")
     parser.add_argument("--sample-batch", type=int, default=100_000, help="rows per model call when timing sampling")
     parser.add_argument("--rows", type=int, default=0, help="also benchmark a resampled table of this many rows")
+    parser.add_argument("--model-options", default="{}",
+                        help="JSON recipe model.options for every family run, e.g. '{\"generator_hidden\": [128, 128]}'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=1,
                         help="fresh-process runs per family and data set; the table shows medians "

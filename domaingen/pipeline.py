@@ -77,7 +77,8 @@ def train(recipe: Recipe, bundle_dir: str | Path, *, progress: ProgressReporter 
     seed_everything(recipe.seed)
     started = time.perf_counter()
     model = family.build(codec.spec, recipe.family_options, recipe.seed)
-    history = fit(model, x, recipe.model.train, recipe.seed, progress)
+    learning_rate = recipe.model.train.learning_rate or family.default_learning_rate
+    history = fit(model, x, recipe.model.train, recipe.seed, progress, learning_rate)
     fit_seconds = time.perf_counter() - started
 
     meta = {
@@ -85,6 +86,7 @@ def train(recipe: Recipe, bundle_dir: str | Path, *, progress: ProgressReporter 
         "train_records": plugin.count(train_raw),
         "holdout_records": plugin.count(holdout_raw),
         "recipe_dir": str(recipe.base_dir),
+        "learning_rate": learning_rate,
         "history": history,
         "seconds": {"codec_fit": round(codec_seconds, 3), "train": round(fit_seconds, 3)},
     }

@@ -57,7 +57,7 @@ class ModelSection(StrictModel):
 class TrainSection(StrictModel):
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(500, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float | None = Field(None, gt=0, description="Adam learning rate; default: the model family's own (1e-3; gan: 2e-4, as CTGAN).")
     validation_split: float = Field(0.0, ge=0, lt=1)
     early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
 

@@ -37,8 +37,9 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def fit(model: Any, x: np.ndarray, train: Any, seed: int, progress: ProgressReporter) -> dict[str, list[float]]:
-    """Train ``model`` on ``x`` as the recipe's ``train`` section says; return the history."""
+def fit(model: Any, x: np.ndarray, train: Any, seed: int, progress: ProgressReporter, learning_rate: float) -> dict[str, list[float]]:
+    """Train ``model`` on ``x`` as the recipe's ``train`` section says, at ``learning_rate``
+    (the recipe's, or the family's default when the recipe gives none); return the history."""
     keras = keras_module()
     callbacks: list[Any] = []
     if train.early_stopping.patience > 0:
@@ -57,7 +58,7 @@ def fit(model: Any, x: np.ndarray, train: Any, seed: int, progress: ProgressRepo
         x,
         epochs=train.epochs,
         batch_size=min(train.batch_size, len(x)),
-        learning_rate=train.learning_rate,
+        learning_rate=learning_rate,
         callbacks=callbacks,
         validation_split=train.validation_split,
         seed=seed,

@@ -27,6 +27,7 @@ class ModelFamily(ABC):
     description: ClassVar[str] = ""
     layouts: ClassVar[tuple[str, ...]] = ()  # DataSpec layouts this family accepts
     Options: ClassVar[type[BaseModel]] = NoOptions  # schema of the recipe's model.options
+    default_learning_rate: ClassVar[float] = 1e-3  # used when the recipe's train.learning_rate is unset
 
     @abstractmethod
     def build(self, spec: DataSpec, options: BaseModel, seed: int) -> "GenerativeModel":

@@ -1,6 +1,7 @@
 import json
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +36,13 @@ def test_bundle_contents_and_meta(toy_bundle_dir):
     assert meta["train_records"] == 1600 and meta["holdout_records"] == 400
     assert "loss" in meta["history"]
     assert meta["keras_version"].startswith("3.")
+    assert meta["learning_rate"] == pytest.approx(1e-3)  # the recipe gives none: the toy family's default
+
+
+def test_recipe_learning_rate_overrides_the_family_default(tmp_path):
+    recipe = dg.load_recipe(Path(__file__).parents[1] / "fixtures" / "toy.yaml", overrides={"train.learning_rate": 0.01})
+    bundle = dg.train(recipe, tmp_path / "bundle")
+    assert bundle.meta["learning_rate"] == pytest.approx(0.01)
 
 
 def test_loaded_bundle_generates_the_known_distribution(toy_bundle_dir):

@@ -20,7 +20,7 @@ def test_valid_recipe_loads_with_defaults(toy_recipe_path):
     assert recipe.seed == 7
     assert recipe.family_name == "toy-gauss"
     assert recipe.data_options.rows == 2000
-    assert recipe.model.train.learning_rate == pytest.approx(1e-3)
+    assert recipe.model.train.learning_rate is None  # unset: training uses the family's default
     assert recipe.base_dir == toy_recipe_path.resolve().parent
 
 

@@ -32,6 +32,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
 import resource
 import sys
 import tempfile
@@ -166,11 +167,33 @@ def _fit_sdv(st, Metadata, family, train, holdout, recipe, plugin, args) -> dict
             "ml_efficacy": s["ml_efficacy_ratio"]}
 
 
-def _worker(queue, family, dataset, source, args):
+def _worker(results, family, dataset, source, args):
     try:
-        queue.put(bench_one(family, dataset, source, args))
+        results.put(bench_one(family, dataset, source, args))
     except Exception as exc:  # report and carry on with the other pairs
-        queue.put({"family": family, "dataset": dataset, "error": f"{type(exc).__name__}: {exc}"})
+        results.put({"family": family, "dataset": dataset, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def _run_in_fresh_process(ctx, family, dataset, source, args) -> dict:
+    """``bench_one`` in a new process; a worker that dies without reporting (a crash in
+    a native library) gives an error row with its exit code instead of a hung benchmark."""
+    results = ctx.Queue()
+    proc = ctx.Process(target=_worker, args=(results, family, dataset, source, args))
+    proc.start()
+    while True:
+        try:
+            row = results.get(timeout=5)
+            break
+        except queue.Empty:
+            if not proc.is_alive():
+                try:
+                    row = results.get(timeout=1)  # it may have reported just before exiting
+                except queue.Empty:
+                    row = {"family": family, "dataset": dataset,
+                           "error": f"the worker process exited with code {proc.exitcode} without a result"}
+                break
+    proc.join()
+    return row
 
 
 def median_row(runs: list[dict]) -> dict:
@@ -271,11 +294,9 @@ def main(argv=None) -> int:
     for family, dataset, source in jobs:
         runs = []
         for _ in range(max(1, args.repeats)):
-            queue = ctx.Queue()
-            proc = ctx.Process(target=_worker, args=(queue, family, dataset, source, args))
-            proc.start()
-            runs.append(queue.get())
-            proc.join()
+            runs.append(_run_in_fresh_process(ctx, family, dataset, source, args))
+            if "error" in runs[-1]:
+                print(f"failed: {family} on {dataset}: {runs[-1]['error']}", file=sys.stderr, flush=True)
         rows.append(median_row(runs))
         print(f"done: {family} on {dataset}", file=sys.stderr, flush=True)
     tmp.cleanup()

@@ -14,8 +14,8 @@ For every (family, data set) pair, in a fresh process:
 
 When the ``sdv`` package happens to be importable (it is never a dependency), its
 GaussianCopulaSynthesizer, TVAESynthesizer and CTGANSynthesizer run on the same training
-rows with the same epochs and batch size, are evaluated the same way, and the ratios
-domaingen / SDV are printed.
+rows with the same epochs and batch size (each in a fresh process of its own, after
+domaingen's run), are evaluated the same way, and the ratios domaingen / SDV are printed.
 
 ``--rows N`` builds a large table (breast-cancer rows resampled with 5 % Gaussian jitter,
 plus an identifier and an admission date) to check that training + generation +
@@ -29,6 +29,7 @@ processes and prints medians, with the spread of the training-speed ratio.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -119,8 +120,6 @@ def bench_one(family: str, dataset: str, source: str, args) -> dict:
     row.update(quality=s["quality_score"], privacy=s["privacy_score"], ml_efficacy=s["ml_efficacy_ratio"])
     row["peak_rss_mib"] = _rss_mib()
     row["rss_growth_mib"] = row["peak_rss_mib"] - baseline
-    if args.sdv and family in SDV_NAMES:
-        row["sdv"] = bench_sdv(family, train, holdout, recipe, plugin, args)
     return row
 
 
@@ -134,15 +133,25 @@ def _median_rate(call, rows: int, timings: int) -> float:
     return rows / float(np.median(seconds))
 
 
-def bench_sdv(family, train, holdout, recipe, plugin, args) -> dict | None:
-    """The matching SDV synthesizer on the same rows, epochs and batch size (if installed)."""
+def bench_sdv(family: str, dataset: str, source: str, args) -> dict:
+    """The matching SDV synthesizer on the same training rows, epochs and batch size, in a
+    process of its own (call in a fresh process; sdv must be importable)."""
+    # SDV's torch loads Triton, and Triton loaded after TensorFlow segfaults (both bundle
+    # LLVM); the recipe below imports Keras, so the peer's stack comes first
+    import sdv.single_table as st
+    from sdv.metadata import Metadata
+
     try:
-        import sdv.single_table as st
-        from sdv.metadata import Metadata
+        import torch._dynamo  # noqa: F401  (pulls in Triton where torch has it)
     except ImportError:
-        return None
+        pass
+    import domaingen as dg
+    from domaingen import registry
+
+    recipe = dg.recipe_from_dict(_document(dataset, source, family, args), base_dir=".", source="<benchmark>")
+    train, holdout = dg.load_data(recipe)
     try:
-        return _fit_sdv(st, Metadata, family, train, holdout, recipe, plugin, args)
+        return _fit_sdv(st, Metadata, family, train, holdout, recipe, registry.get_plugin("tabular"), args)
     except Exception as exc:  # an SDV failure must not hide domaingen's own figures
         return {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -167,18 +176,19 @@ def _fit_sdv(st, Metadata, family, train, holdout, recipe, plugin, args) -> dict
             "ml_efficacy": s["ml_efficacy_ratio"]}
 
 
-def _worker(results, family, dataset, source, args):
+def _worker(results, job, family, dataset, source, args):
     try:
-        results.put(bench_one(family, dataset, source, args))
+        results.put(job(family, dataset, source, args))
     except Exception as exc:  # report and carry on with the other pairs
         results.put({"family": family, "dataset": dataset, "error": f"{type(exc).__name__}: {exc}"})
 
 
-def _run_in_fresh_process(ctx, family, dataset, source, args) -> dict:
-    """``bench_one`` in a new process; a worker that dies without reporting (a crash in
-    a native library) gives an error row with its exit code instead of a hung benchmark."""
+def _run_in_fresh_process(ctx, job, family, dataset, source, args) -> dict:
+    """``job`` (``bench_one`` or ``bench_sdv``) in a new process; a worker that dies without
+    reporting (a crash in a native library) gives an error row with its exit code instead
+    of a hung benchmark."""
     results = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(results, family, dataset, source, args))
+    proc = ctx.Process(target=_worker, args=(results, job, family, dataset, source, args))
     proc.start()
     while True:
         try:
@@ -290,13 +300,16 @@ def main(argv=None) -> int:
         path = make_large_table(args.rows, Path(tmp.name) / "large.parquet", args.seed)
         jobs += [(f, "large", str(path)) for f in families]
     ctx = mp.get_context("spawn")
+    with_sdv = args.sdv and importlib.util.find_spec("sdv") is not None
     rows = []
     for family, dataset, source in jobs:
         runs = []
         for _ in range(max(1, args.repeats)):
-            runs.append(_run_in_fresh_process(ctx, family, dataset, source, args))
+            runs.append(_run_in_fresh_process(ctx, bench_one, family, dataset, source, args))
             if "error" in runs[-1]:
                 print(f"failed: {family} on {dataset}: {runs[-1]['error']}", file=sys.stderr, flush=True)
+            elif with_sdv and family in SDV_NAMES:
+                runs[-1]["sdv"] = _run_in_fresh_process(ctx, bench_sdv, family, dataset, source, args)
         rows.append(median_row(runs))
         print(f"done: {family} on {dataset}", file=sys.stderr, flush=True)
     tmp.cleanup()

@@ -137,3 +137,22 @@ def test_failed_training_leaves_no_bundle(tmp_path, toy_recipe_path):
     with pytest.raises(dg.DataError, match="file not found"):
         dg.train(recipe, tmp_path / "b")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_gan_recipe_without_learning_rate_trains_at_the_family_default(tmp_path, monkeypatch):
+    from domaingen.models import gan
+
+    used = []
+    original = gan.GAN.train_on
+
+    def spy(self, x, **kwargs):
+        used.append(kwargs["learning_rate"])
+        return original(self, x, **kwargs)
+
+    monkeypatch.setattr(gan.GAN, "train_on", spy)
+    recipe = dg.load_recipe(
+        Path(__file__).parents[1] / "fixtures" / "toy.yaml",
+        overrides={"model.family": "gan", "data.options.rows": 200, "evaluate.enabled": False},
+    )
+    bundle = dg.train(recipe, tmp_path / "bundle")
+    assert used == [pytest.approx(2e-4)] and bundle.meta["learning_rate"] == pytest.approx(2e-4)

@@ -38,6 +38,7 @@ import resource
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,7 @@ def bench_sdv(family: str, dataset: str, source: str, args) -> dict:
     process of its own (call in a fresh process; sdv must be importable)."""
     # SDV's torch loads Triton, and Triton loaded after TensorFlow segfaults (both bundle
     # LLVM); the recipe below imports Keras, so the peer's stack comes first
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"sdv\.")  # its advice to save metadata, once per fit
     import sdv.single_table as st
     from sdv.metadata import Metadata
 

@@ -86,6 +86,14 @@ def _document(dataset: str, source: str, family: str, args) -> dict:
     }
 
 
+def _recipe_and_data(family: str, dataset: str, source: str, args):
+    """The benchmark recipe of one job and its (train, holdout) split: both tools get the same rows."""
+    import domaingen as dg
+
+    recipe = dg.recipe_from_dict(_document(dataset, source, family, args), base_dir=".", source="<benchmark>")
+    return (recipe, *dg.load_data(recipe))
+
+
 def bench_one(family: str, dataset: str, source: str, args) -> dict:
     """Train, sample and evaluate one family on one data set (call in a fresh process)."""
     import domaingen as dg
@@ -94,9 +102,8 @@ def bench_one(family: str, dataset: str, source: str, args) -> dict:
     registry.get_family(family)  # import the family (and Keras) before the baseline
     import sklearn.cluster  # noqa: F401  (the codec's k-means++; SDV's libraries are imported before its clock too)
     baseline = _rss_mib()
-    recipe = dg.recipe_from_dict(_document(dataset, source, family, args), base_dir=".", source="<benchmark>")
+    recipe, train, holdout = _recipe_and_data(family, dataset, source, args)
     plugin = registry.get_plugin("tabular")
-    train, holdout = dg.load_data(recipe)
     row = {"family": family, "dataset": dataset, "rows": len(train) + len(holdout), "columns": train.shape[1]}
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
@@ -147,11 +154,9 @@ def bench_sdv(family: str, dataset: str, source: str, args) -> dict:
         import torch._dynamo  # noqa: F401  (pulls in Triton where torch has it)
     except ImportError:
         pass
-    import domaingen as dg
     from domaingen import registry
 
-    recipe = dg.recipe_from_dict(_document(dataset, source, family, args), base_dir=".", source="<benchmark>")
-    train, holdout = dg.load_data(recipe)
+    recipe, train, holdout = _recipe_and_data(family, dataset, source, args)
     try:
         return _fit_sdv(st, Metadata, family, train, holdout, recipe, registry.get_plugin("tabular"), args)
     except Exception as exc:  # an SDV failure must not hide domaingen's own figures

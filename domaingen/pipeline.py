@@ -77,7 +77,9 @@ def train(recipe: Recipe, bundle_dir: str | Path, *, progress: ProgressReporter 
     seed_everything(recipe.seed)
     started = time.perf_counter()
     model = family.build(codec.spec, recipe.family_options, recipe.seed)
-    learning_rate = recipe.model.train.learning_rate or family.default_learning_rate
+    learning_rate = recipe.model.train.learning_rate
+    if learning_rate is None:
+        learning_rate = family.default_learning_rate
     history = fit(model, x, recipe.model.train, recipe.seed, progress, learning_rate)
     fit_seconds = time.perf_counter() - started
 

@@ -1,7 +1,6 @@
 import json
 import shutil
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,8 +38,8 @@ def test_bundle_contents_and_meta(toy_bundle_dir):
     assert meta["learning_rate"] == pytest.approx(1e-3)  # the recipe gives none: the toy family's default
 
 
-def test_recipe_learning_rate_overrides_the_family_default(tmp_path):
-    recipe = dg.load_recipe(Path(__file__).parents[1] / "fixtures" / "toy.yaml", overrides={"train.learning_rate": 0.01})
+def test_recipe_learning_rate_overrides_the_family_default(tmp_path, toy_recipe_path):
+    recipe = dg.load_recipe(toy_recipe_path, overrides={"train.learning_rate": 0.01})
     bundle = dg.train(recipe, tmp_path / "bundle")
     assert bundle.meta["learning_rate"] == pytest.approx(0.01)
 
@@ -139,7 +138,7 @@ def test_failed_training_leaves_no_bundle(tmp_path, toy_recipe_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_gan_recipe_without_learning_rate_trains_at_the_family_default(tmp_path, monkeypatch):
+def test_gan_recipe_without_learning_rate_trains_at_the_family_default(tmp_path, toy_recipe_path, monkeypatch):
     from domaingen.models import gan
 
     used = []
@@ -151,7 +150,7 @@ def test_gan_recipe_without_learning_rate_trains_at_the_family_default(tmp_path,
 
     monkeypatch.setattr(gan.GAN, "train_on", spy)
     recipe = dg.load_recipe(
-        Path(__file__).parents[1] / "fixtures" / "toy.yaml",
+        toy_recipe_path,
         overrides={"model.family": "gan", "data.options.rows": 200, "evaluate.enabled": False},
     )
     bundle = dg.train(recipe, tmp_path / "bundle")

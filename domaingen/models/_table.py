@@ -69,6 +69,7 @@ class CategoryBlocks:
         # differences of neighbouring positions: the first category above the threshold
         self.first_step = (np.eye(self.max_size) - np.eye(self.max_size, k=-1)).astype("float32")[None]
         self.indicator = np.eye(max(1, self.n), dtype="float32")[owner]  # (width, n): column -> segment
+        self._memberships: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def blocks(self, t):
         """``(batch, n, max_size)`` view of the segments' columns of ``t``; padding is arbitrary."""
@@ -113,12 +114,36 @@ class CategoryBlocks:
         padded = ops.cumsum(t * self.mask[:, :, None], axis=1)  # padding adds nothing
         return ops.where(self.from_last, 2.0 * padded[:, -1:], padded)
 
+    def _membership(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """For rows ``width`` columns wide: the (width, n) 0/1 matrix column -> its segment
+        (all-zero rows outside the segments) and the (width,) mask of segment columns."""
+        if width not in self._memberships:
+            member = np.zeros((width, self.n), dtype="float32")
+            member[self.columns] = self.indicator
+            self._memberships[width] = (member, member.any(axis=1).astype("float32"))
+        return self._memberships[width]
+
+    def log_normalizers(self, t):
+        """Per-row, per-segment ``logsumexp`` of the segments' logits in full rows ``t``,
+        shape (batch, n). Shifted by each segment's maximum (a constant of the gradient),
+        the sums are products with a (width, n) 0/1 matrix: no gather on the gradient
+        path, whose scatter-back costs more than the loss itself on a small table."""
+        member, in_segment = self._membership(int(t.shape[-1]))
+        shift = ops.stop_gradient(ops.max(self.masked_logits(self.blocks(t)), axis=-1))  # (batch, n)
+        centred = (t - ops.matmul(shift, member.T)) * in_segment  # 0 (exp 1, weight 0) elsewhere
+        return ops.log(ops.matmul(ops.exp(centred), member)) + shift
+
     def cross_entropy(self, onehot, t):
         """Per-row, per-segment ``-log softmax(t)[onehot]``, shape (batch, n); ``onehot`` holds
         the segments' one-hots concatenated, ``t`` full rows of logits."""
-        log_norm = ops.logsumexp(self.masked_logits(self.blocks(t)), axis=-1)
         picked = ops.matmul(onehot * ops.take(t, self.columns, axis=1), self.indicator)
-        return log_norm - picked
+        return self.log_normalizers(t) - picked
+
+    def row_nll(self, x, t):
+        """Per-row ``-log`` likelihood of the one-hots in full rows ``x`` under the logits in
+        full rows ``t``, summed over the segments (columns outside them are ignored)."""
+        _, in_segment = self._membership(int(t.shape[-1]))
+        return ops.sum(self.log_normalizers(t), axis=-1) - ops.sum(x * t * in_segment, axis=-1)
 
 
 @dataclass(frozen=True)
@@ -159,8 +184,9 @@ class TableLayout:
             return np.asarray(cols, dtype="int32")
 
         self.cont_idx, self.bin_idx = columns("continuous"), columns("binary")
+        self.cont_mask = np.isin(np.arange(self.width), self.cont_idx).astype("float32")
+        self.bin_mask = np.isin(np.arange(self.width), self.bin_idx).astype("float32")
         self.cats = CategoryBlocks(self.categorical)
-        self.cat_mask = self.cats.mask
         assembled_order = np.concatenate([self.cont_idx, self.cats.columns, self.bin_idx]).astype("int64")
         self.assemble_perm = np.argsort(assembled_order).astype("int32")
         self._sampling_plans: dict[tuple[str, float, float], _SamplingPlan] = {}

@@ -5,8 +5,9 @@ On the TensorFlow backend the distributions come from tensorflow-probability (it
 JAX and PyTorch the same quantities are computed with ``keras.ops`` formulas. Both give
 the same values (tested); ``use_tfp()`` says which one is active.
 
-All functions return elementwise (Gaussian, Bernoulli) or per-row (categorical, KL)
-negative log-likelihoods as backend tensors.
+All functions return elementwise (Gaussian, Bernoulli) or per-row (KL) negative
+log-likelihoods as backend tensors. Categorical segments of a table are scored by
+``CategoryBlocks.row_nll`` (``_table.py``), which needs the table's layout.
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ from ._backend import backend_name
 __all__ = [
     "use_tfp",
     "gaussian_nll",
-    "categorical_nll",
     "bernoulli_nll",
     "kl_standard_normal",
     "ops_gaussian_nll",
-    "ops_categorical_nll",
     "ops_bernoulli_nll",
     "ops_kl_standard_normal",
 ]
@@ -59,10 +58,6 @@ def ops_gaussian_nll(x, mean, log_sigma):
     return 0.5 * ops.square(z) + log_sigma + _HALF_LOG_2PI
 
 
-def ops_categorical_nll(onehot, logits):
-    return -ops.sum(onehot * ops.log_softmax(logits, axis=-1), axis=-1)
-
-
 def ops_bernoulli_nll(x, logits):
     # -[x log s(l) + (1-x) log(1-s(l))] = softplus(l) - x l
     return ops.softplus(logits) - x * logits
@@ -76,11 +71,6 @@ def ops_kl_standard_normal(mean, logvar):
 def tfp_gaussian_nll(x, mean, log_sigma):
     tfd = _tfp().distributions
     return -tfd.Normal(loc=mean, scale=ops.exp(log_sigma)).log_prob(x)
-
-
-def tfp_categorical_nll(onehot, logits):
-    tfd = _tfp().distributions
-    return -tfd.OneHotCategorical(logits=logits, dtype=onehot.dtype).log_prob(onehot)
 
 
 def tfp_bernoulli_nll(x, logits):
@@ -99,11 +89,6 @@ def tfp_kl_standard_normal(mean, logvar):
 def gaussian_nll(x, mean, log_sigma):
     """Elementwise -log N(x; mean, exp(log_sigma)^2)."""
     return (tfp_gaussian_nll if use_tfp() else ops_gaussian_nll)(x, mean, log_sigma)
-
-
-def categorical_nll(onehot, logits):
-    """Per-row -log Categorical(onehot; softmax(logits))."""
-    return (tfp_categorical_nll if use_tfp() else ops_categorical_nll)(onehot, logits)
 
 
 def bernoulli_nll(x, logits):

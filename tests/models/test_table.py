@@ -145,3 +145,68 @@ def test_squashed_sampling_bounds_the_means_of_bounded_columns():
     out = np.asarray(ops.convert_to_numpy(TableLayout(spec).columns_from(cols, None, squash_bounded=True)))
     np.testing.assert_allclose(out[0], np.tanh([5.0, -7.0, 0.3]), rtol=1e-6)
     np.testing.assert_array_equal(out[1], np.float32([5.0, -7.0, 0.3]))
+
+
+def _logits_and_rows(rng):
+    """Random logits on SPEC's layout, extreme in one row (exp overflows / underflows), and
+    rows whose categorical segments hold random one-hots."""
+    logits = rng.normal(scale=3.0, size=(6, 10)).astype("float32")
+    logits[0, 1:4] = [400.0, 398.0, -600.0]  # colour
+    logits[0, 4:8] = [-900.0, -905.0, -950.0, -901.0]  # x.mode
+    x = rng.normal(size=(6, 10)).astype("float32")
+    x[:, 1:4] = np.eye(3)[rng.integers(0, 3, 6)]
+    x[:, 4:8] = np.eye(4)[rng.integers(0, 4, 6)]
+    return logits, x
+
+
+def _reference_nll(logits, x):
+    from scipy.special import log_softmax
+
+    parts = [-(x[:, a:b] * log_softmax(logits[:, a:b].astype("float64"), axis=1)).sum(axis=1) for a, b in ((1, 4), (4, 8))]
+    return np.stack(parts, axis=1)  # (rows, segments)
+
+
+def _gradient(fn, t):
+    """d sum(fn(t)) / dt on the active backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        t = tf.constant(t)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            total = tf.reduce_sum(fn(t))
+        return tape.gradient(total, t).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda a: fn(a).sum())(t))
+    import torch
+
+    t = torch.tensor(t, requires_grad=True)
+    fn(t).sum().backward()
+    return t.grad.numpy()
+
+
+def test_segment_likelihoods_match_log_softmax_even_for_extreme_logits():
+    layout = TableLayout(SPEC)
+    logits, x = _logits_and_rows(np.random.default_rng(4))
+    want = _reference_nll(logits, x)
+    onehots = np.concatenate([x[:, 1:4], x[:, 4:8]], axis=1)
+    per_segment = np.asarray(ops.convert_to_numpy(layout.cats.cross_entropy(ops.convert_to_tensor(onehots), ops.convert_to_tensor(logits))))
+    per_row = np.asarray(ops.convert_to_numpy(layout.cats.row_nll(ops.convert_to_tensor(x), ops.convert_to_tensor(logits))))
+    assert np.isfinite(per_row).all()
+    np.testing.assert_allclose(per_segment, want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(per_row, want.sum(axis=1), rtol=1e-5, atol=1e-4)
+
+
+def test_segment_likelihood_gradient_is_softmax_minus_one_hot():
+    from scipy.special import softmax
+
+    layout = TableLayout(SPEC)
+    logits, x = _logits_and_rows(np.random.default_rng(5))
+    got = _gradient(lambda t: layout.cats.row_nll(ops.convert_to_tensor(x), t), logits)
+    want = np.zeros_like(logits)  # columns outside the segments get no gradient
+    for a, b in ((1, 4), (4, 8)):
+        want[:, a:b] = softmax(logits[:, a:b].astype("float64"), axis=1) - x[:, a:b]
+    np.testing.assert_allclose(got, want, atol=1e-5)

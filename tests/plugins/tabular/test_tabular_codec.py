@@ -218,3 +218,7 @@ def test_column_argmax_equals_numpy_first_maximum(order):
     np.testing.assert_array_equal(_argmax_columns(block), np.argmax(block, axis=1))
     onehot = np.eye(7, dtype="float32")[rng.integers(0, 7, 300)]
     np.testing.assert_array_equal(_argmax_columns(np.asfortranarray(onehot)), onehot.argmax(axis=1))
+    for width in (1, 127, 128, 300):  # the index type widens past 127 columns
+        wide = np.asarray(rng.normal(size=(200, width)), dtype="float32", order=order)
+        wide[:, -1] = wide.max(axis=1) + 1.0  # the last column wins: the widest index
+        np.testing.assert_array_equal(_argmax_columns(wide), np.argmax(wide, axis=1))

@@ -64,7 +64,6 @@ SIZES = {
 
 
 def bench_generate(pieces, codec, family_name: str, n: int, epochs: int, size: str = "small") -> float | None:
-    from domaingen import registry
     from domaingen.errors import DomaingenError
     from domaingen_plugins.music import plugin
     from domaingen_plugins.music.options import MusicGenerateOptions
@@ -108,7 +107,7 @@ def main(argv=None) -> int:
     pieces = plugin.load("embedded:bach-soprano", options, ".")
     print(f"cpu cores: {os.cpu_count()}, python {sys.version.split()[0]}")
     bench_render(pieces[: args.render_pieces])
-    codec = plugin.make_codec(options, args.family).fit(pieces)
+    codec = plugin.make_codec(options, "tokens").fit(pieces)  # both benchmarked families take token sequences
     bench_decode(codec, args.pieces)
     bench_generate(pieces[:40], codec, args.family, args.pieces, args.epochs, args.size)
     return 0

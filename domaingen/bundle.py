@@ -169,11 +169,13 @@ class Bundle:
 
     # -- generation ------------------------------------------------------------------------
     def generate(self, n: int, *, seed: int | None = None, options: dict[str, Any] | None = None, batch_size: int | None = None):
-        """``n`` records as the plugin's domain objects (a DataFrame for tables)."""
-        from .generation import generate_records
+        """``n`` records as the plugin's domain objects (a DataFrame for tables); the
+        plugin may fix the number for its options (images' ``per_class``)."""
+        from .generation import generate_records, requested_total
 
         recipe = self.recipe_with_options(options)
         seed = recipe.seed if seed is None else seed
+        n = requested_total(self, recipe, n)
         return generate_records(self, recipe, n, seed=seed, batch_size=batch_size or recipe.model.generate.batch_size)
 
     def recipe_with_options(self, options: dict[str, Any] | None):

@@ -329,7 +329,7 @@ def _synthetic_files(path: Path) -> list[Path]:
         data = json.loads(manifest.read_text(encoding="utf-8"))
         return [path / f["path"] for shard in data.get("shards", []) for f in shard.get("files", [])]
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.startswith("part-"))
+        files = sorted(p for p in path.iterdir() if p.name.startswith("part-"))  # shard files, or shard folders (images)
         if files:
             return files
     raise DataError(f"--synthetic {path}: no synthetic output found; pass a file or a folder written by `domaingen generate`")

@@ -20,10 +20,11 @@ import numpy as np
 
 from .errors import ConditionError, UsageError
 from .files import atomic_path, sha256_file
+from .models._labels import draw_labels
 from .progress import ProgressReporter
 from .training import derive_seed
 
-__all__ = ["generate_records", "write_shards", "MANIFEST_NAME", "ENGINES"]
+__all__ = ["generate_records", "requested_total", "write_shards", "MANIFEST_NAME", "ENGINES"]
 
 MANIFEST_NAME = "manifest.json"
 ENGINES = ("local", "processes", "ray")
@@ -39,14 +40,23 @@ def generate_records(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size:
     """
     plugin, codec, model = bundle.plugin, bundle.codec, bundle.model
     request = plugin.generation_request(codec, recipe.generate_options)
+    model.parse_controls(request.controls)  # an unknown or unsupported control fails before any work
     parts: list[Any] = []
     have = made = attempt = 0
     while have < n:
         rate = have / made if made else 1.0
-        want = min(batch_size, max(1, math.ceil((n - have) / max(rate, 0.02) * 1.1)))
+        margin = 1.1 if request.accept is not None else 1.0  # a filter rejects some: ask for a little more
+        want = min(batch_size, max(1, math.ceil((n - have) / max(rate, 0.02) * margin)))
         batch_seed = derive_seed(seed, attempt)
-        x = model.generate(want, seed=batch_seed, conditions=request.conditions, controls=request.controls, batch_size=batch_size)
-        records = codec.decode(np.asarray(x), np.random.default_rng(batch_seed))
+        labels = draw_labels(codec.spec, want, derive_seed(batch_seed, "labels"), request.conditions, balance=request.balance, offset=made)
+        samples = model.sample(
+            want, seed=batch_seed, conditions=request.conditions, controls=request.controls, batch_size=batch_size, labels=labels
+        )
+        rng = np.random.default_rng(batch_seed)
+        if samples.labels is None:
+            records = codec.decode(np.asarray(samples.x), rng)
+        else:
+            records = codec.decode(np.asarray(samples.x), rng, labels=samples.labels)
         if request.accept is not None:
             records = request.accept(records)
         parts.append(records)
@@ -69,6 +79,12 @@ def generate_records(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size:
     return plugin.take_indices(combined, np.arange(n))
 
 
+def requested_total(bundle: Any, recipe: Any, n: int) -> int:
+    """``n``, unless the plugin fixes the number of records for these options (``per_class``)."""
+    fixed = bundle.plugin.generation_request(bundle.codec, recipe.generate_options).n
+    return int(fixed) if fixed is not None else int(n)
+
+
 # ------------------------------------------------------------------------------------------
 # shards
 
@@ -86,7 +102,7 @@ def _run_shard(bundle: Any, options: dict[str, Any], k: int, count: int, seed: i
     return {
         "index": k,
         "records": count,
-        "files": [{"path": Path(p).name, "sha256": sha256_file(p)} for p in paths],
+        "files": [{"path": Path(p).relative_to(out_dir).as_posix(), "sha256": sha256_file(p)} for p in paths],
     }
 
 
@@ -132,6 +148,7 @@ def write_shards(
     if engine == "local" and workers > 1:
         engine = "processes"
     progress = progress or ProgressReporter(False)
+    n = requested_total(bundle, recipe, n)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -216,7 +233,7 @@ def _resume_state(out_dir: Path, header: dict[str, Any], overwrite: bool) -> dic
             )
         for shard in previous.get("shards", []):
             for f in shard.get("files", []):
-                (out_dir / Path(f["path"]).name).unlink(missing_ok=True)
+                _remove_output(out_dir, f["path"])
         return {}
     done = {}
     for shard in previous.get("shards", []):
@@ -224,6 +241,23 @@ def _resume_state(out_dir: Path, header: dict[str, Any], overwrite: bool) -> dic
         if files and all((out_dir / f["path"]).is_file() and sha256_file(out_dir / f["path"]) == f["sha256"] for f in files):
             done[int(shard["index"])] = shard
     return done
+
+
+def _remove_output(out_dir: Path, relative: str) -> None:
+    """Delete one file an earlier run wrote (a path inside ``out_dir`` only) and the shard
+    folders it leaves empty."""
+    root = out_dir.resolve()
+    path = (out_dir / relative).resolve()
+    if root not in path.parents:
+        return  # a manifest that points outside its folder is not followed
+    path.unlink(missing_ok=True)
+    for folder in path.parents:
+        if folder == root:
+            break
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:

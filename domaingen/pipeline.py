@@ -20,6 +20,7 @@ from .errors import DataError
 from .evaluation import evaluate_records, write_report
 from .generation import write_shards
 from .progress import ProgressReporter
+from .plugin import as_encoded
 from .recipe import Recipe
 from .training import derive_seed, fit, seed_everything
 
@@ -70,21 +71,23 @@ def train(recipe: Recipe, bundle_dir: str | Path, *, progress: ProgressReporter 
     train_raw, holdout_raw = data if data is not None else load_data(recipe)
 
     started = time.perf_counter()
-    codec = plugin.make_codec(recipe.data_options, recipe.family_name).fit(train_raw)
-    x = np.asarray(codec.encode(train_raw))
+    layout = registry.matching_layout(plugin, recipe.data_options, family)
+    codec = plugin.make_codec(recipe.data_options, layout).fit(train_raw)
+    encoded = as_encoded(codec.encode(train_raw))
     codec_seconds = time.perf_counter() - started
 
+    family.check_spec(codec.spec)  # a family says what it cannot serve when built, not at sampling
     seed_everything(recipe.seed)
     started = time.perf_counter()
     model = family.build(codec.spec, recipe.family_options, recipe.seed)
     learning_rate = recipe.model.train.learning_rate
     if learning_rate is None:
         learning_rate = family.default_learning_rate
-    history = fit(model, x, recipe.model.train, recipe.seed, progress, learning_rate)
+    history = fit(model, encoded.x, recipe.model.train, recipe.seed, progress, learning_rate, labels=encoded.labels)
     fit_seconds = time.perf_counter() - started
 
     meta = {
-        "data_fingerprint": _fingerprint(x),
+        "data_fingerprint": _fingerprint(encoded.x, encoded.labels),
         "train_records": plugin.count(train_raw),
         "holdout_records": plugin.count(holdout_raw),
         "recipe_dir": str(recipe.base_dir),
@@ -154,8 +157,10 @@ def run(recipe: Recipe, out_dir: str | Path, *, progress: ProgressReporter | Non
     return RunResult(out_dir, out_dir / "bundle", synthetic_dir, files, report, report_files, seconds)
 
 
-def _fingerprint(x: np.ndarray) -> str:
+def _fingerprint(x: np.ndarray, labels: np.ndarray | None = None) -> str:
     digest = hashlib.sha256()
     digest.update(str((x.shape, str(x.dtype))).encode())
     digest.update(np.ascontiguousarray(x).tobytes())
+    if labels is not None:
+        digest.update(np.ascontiguousarray(labels).tobytes())
     return digest.hexdigest()

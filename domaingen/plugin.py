@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .spec import DataSpec
 
-__all__ = ["Codec", "DomainPlugin", "GenerationRequest", "Metric", "StrictModel", "NoOptions"]
+__all__ = ["Codec", "DomainPlugin", "Encoded", "GenerationRequest", "Metric", "StrictModel", "NoOptions", "as_encoded"]
 
 
 class StrictModel(BaseModel):
@@ -42,19 +42,43 @@ class Metric:
 
 
 @dataclass
+class Encoded:
+    """What ``Codec.encode`` gives for a spec with labels: the arrays ``x`` and the label
+    codes ``labels`` (int32 ``(n, len(spec.labels))``, category indices in spec order)."""
+
+    x: np.ndarray
+    labels: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None:
+            self.labels = np.asarray(self.labels, dtype="int32").reshape(len(self.x), -1)
+
+
+def as_encoded(value: Any) -> Encoded:
+    """``Encoded`` from what a codec's ``encode`` returned (an array alone means no labels)."""
+    return value if isinstance(value, Encoded) else Encoded(np.asarray(value))
+
+
+@dataclass
 class GenerationRequest:
     """What a plugin asks of a model family for one generation run.
 
-    ``conditions``: segment name -> category index, honoured natively by families that can.
-    ``controls``: family sampling controls (``temperature``, ``top_k``, ``top_p``,
-    ``primer`` int array, ``max_length``, ``allowed_tokens`` bool mask over the vocab...).
+    ``conditions``: segment or label name -> category index, honoured natively by families
+    that can (labels: by every family that accepts labelled data).
+    ``controls``: family sampling controls, validated by the family's ``Controls`` model
+    (``temperature``, ``top_k``, ``top_p``, ``primer`` int array, ``max_length``...).
     ``accept``: keeps only decoded records that meet the conditions and constraints; the
     core repeats generation until enough records are accepted.
+    ``balance``: a label whose categories are generated in equal numbers (cycled in
+    order), e.g. for a balanced set of every class; ``n``: the number of records the
+    plugin fixes for this run (``per_class`` × classes), overriding the requested one.
     """
 
     conditions: dict[str, int] | None = None
     controls: dict[str, Any] = field(default_factory=dict)
     accept: Callable[[Any], Any] | None = None
+    balance: str | None = None
+    n: int | None = None
 
 
 class Codec(ABC):
@@ -69,12 +93,14 @@ class Codec(ABC):
         """Learn the encoding from training records; returns ``self``."""
 
     @abstractmethod
-    def encode(self, raw: Any) -> np.ndarray:
-        """Records -> arrays in the layout of ``spec``."""
+    def encode(self, raw: Any) -> np.ndarray | Encoded:
+        """Records -> arrays in the layout of ``spec``; an ``Encoded`` (arrays and label
+        codes) when ``spec.labels`` is not empty."""
 
     @abstractmethod
-    def decode(self, x: np.ndarray, rng: np.random.Generator) -> Any:
-        """Arrays (as a model family generates them) -> records."""
+    def decode(self, x: np.ndarray, rng: np.random.Generator, labels: np.ndarray | None = None) -> Any:
+        """Arrays (as a model family generates them) -> records. ``labels``: the label
+        codes the family generated them for (``None`` when the spec has no labels)."""
 
     @property
     @abstractmethod
@@ -108,7 +134,7 @@ class DomainPlugin(ABC):
     DataOptions: ClassVar[type[BaseModel]] = NoOptions
     GenerateOptions: ClassVar[type[BaseModel]] = NoOptions
     EvaluateOptions: ClassVar[type[BaseModel]] = NoOptions
-    families: ClassVar[tuple[str, ...]] = ()
+    layouts: ClassVar[tuple[str, ...]] = ()  # DataSpec layouts its codecs produce
     default_family: ClassVar[str] = ""
     formats: ClassVar[tuple[str, ...]] = ()  # output formats; the first is the default
 
@@ -118,9 +144,14 @@ class DomainPlugin(ABC):
         """Read records from ``source`` (a path relative to ``base_dir`` or an embedded
         source such as ``sklearn:breast_cancer``). Raise ``DataError`` on bad input."""
 
+    def layouts_for(self, options: BaseModel) -> tuple[str, ...]:
+        """Layouts a codec for these data options can produce, preferred first; the core
+        picks the first one the recipe's family accepts (default: ``layouts``)."""
+        return tuple(self.layouts)
+
     @abstractmethod
-    def make_codec(self, options: BaseModel, family: str) -> Codec:
-        """A new, unfitted codec for the given data options and model family."""
+    def make_codec(self, options: BaseModel, layout: str) -> Codec:
+        """A new, unfitted codec for the given data options producing ``layout``."""
 
     @abstractmethod
     def codec_from_config(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> Codec:

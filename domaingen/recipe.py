@@ -236,17 +236,10 @@ def _validate(document: dict[str, Any], overrides: Any, *, base_dir: Path, sourc
             problems.append(f"data.plugin{_line(document, ('data', 'plugin'), overridden)}: {exc}")
     family_name = section("model").get("family") or (plugin.default_family if plugin else None)
     if isinstance(family_name, str):
-        where = _line(document, ("model", "family"), overridden)
-        if plugin is not None and plugin.families and family_name not in plugin.families:
-            problems.append(
-                f"model.family{where}: the {plugin.name} plugin does not support the {family_name!r} family; "
-                f"use one of {', '.join(plugin.families)}"
-            )
-        else:
-            try:
-                family = registry.get_family(family_name)
-            except PluginError as exc:
-                problems.append(f"model.family{where}: {exc}")
+        try:
+            family = registry.get_family(family_name)
+        except PluginError as exc:
+            problems.append(f"model.family{_line(document, ('model', 'family'), overridden)}: {exc}")
 
     def options(owner: Any, attr: str, sec: str) -> BaseModel | None:
         if owner is None:
@@ -259,6 +252,11 @@ def _validate(document: dict[str, Any], overrides: Any, *, base_dir: Path, sourc
     generate_options = options(plugin, "GenerateOptions", "generate")
     evaluate_options = options(plugin, "EvaluateOptions", "evaluate")
     family_options = options(family, "Options", "model")
+    if plugin is not None and family is not None and data_options is not None:
+        try:  # families are matched by the layouts the plugin's codec produces for these options
+            registry.matching_layout(plugin, data_options, family)
+        except UsageError as exc:
+            problems.append(f"model.family{_line(document, ('model', 'family'), overridden)}: {exc}")
 
     fmt = section("generate").get("format")
     if plugin is not None and isinstance(fmt, str) and plugin.formats and fmt not in plugin.formats:

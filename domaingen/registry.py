@@ -14,9 +14,20 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from .errors import PluginError
+from .errors import PluginError, UsageError
 
-__all__ = ["Entry", "PLUGIN_GROUP", "MODEL_GROUP", "plugins", "families", "get_plugin", "get_family", "refresh"]
+__all__ = [
+    "Entry",
+    "PLUGIN_GROUP",
+    "MODEL_GROUP",
+    "plugins",
+    "families",
+    "get_plugin",
+    "get_family",
+    "refresh",
+    "fitting_families",
+    "matching_layout",
+]
 
 PLUGIN_GROUP = "domaingen.plugins"
 MODEL_GROUP = "domaingen.models"
@@ -122,3 +133,23 @@ def get_plugin(name: str):
 def get_family(name: str):
     """The loaded model family named ``name``; ``PluginError`` if unknown or broken."""
     return _get("model family", families(), name)
+
+
+def fitting_families(layouts: tuple[str, ...]) -> list[str]:
+    """Names of the loaded families that accept one of ``layouts``."""
+    return sorted(name for name, e in families().items() if e.obj is not None and set(e.obj.layouts) & set(layouts))
+
+
+def matching_layout(plugin: Any, data_options: Any, family: Any) -> str:
+    """The layout a plugin's codec produces for ``family``: the first of the plugin's
+    layouts for these data options that the family accepts. Families are matched by
+    layout, never by name, so a third-party family fits any plugin whose data it takes."""
+    offered = tuple(plugin.layouts_for(data_options))
+    for layout in offered:
+        if layout in family.layouts:
+            return layout
+    raise UsageError(
+        f"the {plugin.name} plugin does not support the {family.name!r} family here: the family takes "
+        f"{' or '.join(family.layouts) or 'no'} data and the plugin produces {' or '.join(offered) or 'none'} "
+        f"with these data options; use one of the families {', '.join(fitting_families(offered)) or '(none installed)'}"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Segment", "DataSpec", "SEGMENT_KINDS", "LAYOUTS"]
+__all__ = ["Segment", "Label", "DataSpec", "SEGMENT_KINDS", "LAYOUTS"]
 
 SEGMENT_KINDS = ("continuous", "categorical", "binary")
 LAYOUTS = ("table", "tokens", "grid")
@@ -47,6 +47,33 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Label:
+    """A categorical label carried *beside* each sample, whatever the layout (the class of
+    an image, the topic of a passage). ``frequencies``: each category's share of the
+    training samples; families draw unconditioned labels from them."""
+
+    name: str
+    categories: tuple[str, ...]
+    frequencies: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
+        if not self.categories:
+            raise ValueError(f"label {self.name!r} needs at least one category")
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError(f"label {self.name!r} has repeated categories")
+        freq = tuple(float(f) for f in self.frequencies) or (1.0 / len(self.categories),) * len(self.categories)
+        if len(freq) != len(self.categories) or min(freq) < 0 or sum(freq) <= 0:
+            raise ValueError(f"label {self.name!r}: frequencies must be one non-negative share per category")
+        total = sum(freq)
+        object.__setattr__(self, "frequencies", tuple(f / total for f in freq))
+
+    @property
+    def size(self) -> int:
+        return len(self.categories)
+
+
+@dataclass(frozen=True)
 class DataSpec:
     """Shapes and meaning of the encoded arrays of one dataset.
 
@@ -54,6 +81,9 @@ class DataSpec:
     - ``tokens``: ``x`` is int32 ``(n, seq_len)`` with ids in ``[0, vocab_size)``;
       ``special_tokens`` holds at least ``pad`` and may hold ``bos`` / ``eos``.
     - ``grid``: ``x`` is float32 ``(n, *shape)``, values roughly in ``[-1, 1]``.
+
+    ``labels`` (any layout): categorical labels beside the arrays; the codec's ``encode``
+    then returns their integer codes as ``Encoded.labels`` of shape ``(n, len(labels))``.
     """
 
     layout: str
@@ -61,12 +91,16 @@ class DataSpec:
     segments: tuple[Segment, ...] = ()
     vocab_size: int = 0
     special_tokens: dict[str, int] = field(default_factory=dict)
+    labels: tuple[Label, ...] = ()
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
         object.__setattr__(self, "segments", tuple(self.segments))
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if len({label.name for label in self.labels}) != len(self.labels):
+            raise ValueError("label names must be unique")
         if self.layout == "table":
             width = sum(s.size for s in self.segments)
             if self.shape != (width,):
@@ -96,10 +130,23 @@ class DataSpec:
                 return seg
         raise KeyError(name)
 
+    @property
+    def label_width(self) -> int:
+        """Width of the labels' concatenated one-hots (0 without labels)."""
+        return sum(label.size for label in self.labels)
+
+    def label_index(self, name: str) -> int:
+        """Position of label ``name`` among ``labels``; ``KeyError`` if absent."""
+        for i, label in enumerate(self.labels):
+            if label.name == name:
+                return i
+        raise KeyError(name)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["shape"] = list(self.shape)
         data["segments"] = [asdict(s) for s in self.segments]
+        data["labels"] = [{"name": l.name, "categories": list(l.categories), "frequencies": list(l.frequencies)} for l in self.labels]
         return data
 
     @classmethod
@@ -110,4 +157,7 @@ class DataSpec:
             segments=tuple(Segment(**s) for s in data.get("segments", ())),
             vocab_size=int(data.get("vocab_size", 0)),
             special_tokens={k: int(v) for k, v in data.get("special_tokens", {}).items()},
+            labels=tuple(
+                Label(l["name"], tuple(l["categories"]), tuple(l.get("frequencies", ()))) for l in data.get("labels", ())
+            ),
         )

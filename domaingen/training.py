@@ -37,9 +37,18 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def fit(model: Any, x: np.ndarray, train: Any, seed: int, progress: ProgressReporter, learning_rate: float) -> dict[str, list[float]]:
-    """Train ``model`` on ``x`` as the recipe's ``train`` section says, at ``learning_rate``
-    (the recipe's, or the family's default when the recipe gives none); return the history."""
+def fit(
+    model: Any,
+    x: np.ndarray,
+    train: Any,
+    seed: int,
+    progress: ProgressReporter,
+    learning_rate: float,
+    labels: np.ndarray | None = None,
+) -> dict[str, list[float]]:
+    """Train ``model`` on ``x`` (and the label codes ``labels``, when the data has labels)
+    as the recipe's ``train`` section says, at ``learning_rate`` (the recipe's, or the
+    family's default when the recipe gives none); return the history."""
     keras = keras_module()
     callbacks: list[Any] = []
     if train.early_stopping.patience > 0:
@@ -54,8 +63,10 @@ def fit(model: Any, x: np.ndarray, train: Any, seed: int, progress: ProgressRepo
     if progress.enabled:
         callbacks.append(progress.keras_callback(train.epochs))
     seed_everything(seed)
+    with_labels = {"labels": labels} if labels is not None else {}  # families without labels take no such argument
     history = model.train_on(
         x,
+        **with_labels,
         epochs=train.epochs,
         batch_size=min(train.batch_size, len(x)),
         learning_rate=learning_rate,

@@ -9,15 +9,30 @@ arrays in the DataSpec's layout (``generate``). Families know nothing about doma
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from ..plugin import NoOptions
+from ..errors import UsageError
+from ..plugin import NoOptions, StrictModel
 from ..spec import DataSpec
 
-__all__ = ["ModelFamily", "GenerativeModel"]
+__all__ = ["ModelFamily", "GenerativeModel", "Samples", "NoControls"]
+
+
+class NoControls(StrictModel):
+    """Sampling controls of a family that takes none."""
+
+
+@dataclass
+class Samples:
+    """What ``GenerativeModel.sample`` returns: the arrays and the label codes they were
+    generated for (int32 ``(n, len(spec.labels))``; ``None`` when the spec has no labels)."""
+
+    x: np.ndarray
+    labels: np.ndarray | None = None
 
 
 class ModelFamily(ABC):
@@ -26,6 +41,7 @@ class ModelFamily(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     layouts: ClassVar[tuple[str, ...]] = ()  # DataSpec layouts this family accepts
+    label_layouts: ClassVar[tuple[str, ...]] = ()  # layouts on which it trains on and honours DataSpec labels
     Options: ClassVar[type[BaseModel]] = NoOptions  # schema of the recipe's model.options
     default_learning_rate: ClassVar[float] = 1e-3  # used when the recipe's train.learning_rate is unset
 
@@ -34,13 +50,45 @@ class ModelFamily(ABC):
         """A new, untrained model for ``spec``. Weight initialisation and every random
         source inside the model are derived from ``seed``."""
 
+    def check_spec(self, spec: DataSpec) -> None:
+        """Refuse, when built, a spec this family cannot serve: another layout, or labels
+        it would ignore (its samples would not be of the class they are said to be)."""
+        if spec.layout not in self.layouts:
+            raise UsageError(
+                f"the {self.name} family takes {' or '.join(self.layouts)} data, not {spec.layout!r}; choose another family"
+            )
+        if spec.labels and spec.layout not in self.label_layouts:
+            names = ", ".join(label.name for label in spec.labels)
+            raise UsageError(
+                f"the {self.name} family cannot condition {spec.layout} data on labels ({names}); "
+                "choose a family that honours labels, or load the data without labels"
+            )
+
 
 class GenerativeModel:
     """Mixin for the Keras models a family builds (``class VAE(GenerativeModel, keras.Model)``).
 
     Subclasses must be registered with ``keras.saving.register_keras_serializable`` and
     have a complete ``get_config`` so that ``.keras`` files load with ``safe_mode=True``.
+    A family that honours labels overrides ``sample`` (and lets ``generate`` return its
+    arrays); one that does not implements ``generate`` alone. ``Controls`` is the typed
+    model of its sampling controls: unknown or unsupported controls are errors.
     """
+
+    Controls: ClassVar[type[StrictModel]] = NoControls
+
+    def parse_controls(self, controls: dict[str, Any] | BaseModel | None) -> StrictModel:
+        """``controls`` validated by this family's ``Controls``; ``UsageError`` naming the
+        family and what it takes for an unknown or invalid control."""
+        if isinstance(controls, self.Controls):
+            return controls
+        family = getattr(self, "family", "") or type(self).__name__
+        try:
+            return self.Controls(**dict(controls or {}))
+        except ValidationError as exc:
+            takes = ", ".join(self.Controls.model_fields) or "none"
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'controls'}: {e['msg']}" for e in exc.errors())
+            raise UsageError(f"sampling controls of the {family} family: {problems} (it takes: {takes})") from None
 
     @abstractmethod
     def train_on(
@@ -78,3 +126,21 @@ class GenerativeModel:
         identical ``seed``. ``conditions`` maps categorical segment names to category
         indices; a family that cannot honour one natively ignores it (the plugin filters).
         """
+
+    def sample(
+        self,
+        n: int,
+        *,
+        seed: int,
+        conditions: dict[str, int] | None = None,
+        controls: dict[str, Any] | None = None,
+        batch_size: int = 4096,
+        labels: np.ndarray | None = None,
+    ) -> Samples:
+        """``n`` samples and the labels they were generated for. ``labels`` (int codes,
+        ``(n, len(spec.labels))``) fixes them; otherwise label conditions fix theirs and
+        the rest are drawn from the training frequencies. Families without labels: the
+        arrays of ``generate`` and no labels."""
+        if labels is not None:
+            raise UsageError(f"the {getattr(self, 'family', '') or type(self).__name__} family does not take labels")
+        return Samples(np.asarray(self.generate(n, seed=seed, conditions=conditions, controls=controls, batch_size=batch_size)))

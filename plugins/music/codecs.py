@@ -14,31 +14,31 @@ from .options import MusicDataOptions
 from .performance import PerformanceCodec
 from .spectrogram import SpectrogramCodec
 
-__all__ = ["make_codec", "codec_from_config", "SEQUENCE_FAMILIES", "TABLE_FAMILIES", "FAMILIES_BY_REPRESENTATION"]
+__all__ = ["make_codec", "codec_from_config", "LAYOUTS_BY_REPRESENTATION"]
 
-SEQUENCE_FAMILIES = ("transformer", "rnn")
-TABLE_FAMILIES = ("vae", "gan")
-FAMILIES_BY_REPRESENTATION = {
-    "melody": SEQUENCE_FAMILIES + TABLE_FAMILIES,
-    "performance": SEQUENCE_FAMILIES,
-    "spectrogram": TABLE_FAMILIES,
+#: the layouts each representation can be encoded to, preferred first (a melody is a
+#: token sequence for sequence families, fixed-length table rows for vae/gan-like ones)
+LAYOUTS_BY_REPRESENTATION = {
+    "melody": ("tokens", "table"),
+    "performance": ("tokens",),
+    "spectrogram": ("grid",),
 }
 _CODECS = {c.kind: c for c in (MelodyCodec, PerformanceCodec, SpectrogramCodec)}
 
 
-def make_codec(options: MusicDataOptions, family: str) -> Codec:
-    """A new codec for ``options.representation`` shaped for ``family``'s layout."""
+def make_codec(options: MusicDataOptions, layout: str) -> Codec:
+    """A new codec for ``options.representation`` producing ``layout``."""
     rep = options.representation
-    allowed = FAMILIES_BY_REPRESENTATION[rep]
-    if family not in allowed:
+    allowed = LAYOUTS_BY_REPRESENTATION[rep]
+    if layout not in allowed:
         raise UsageError(
-            f"the music representation {rep!r} works with the families {', '.join(allowed)}, not {family!r}: "
+            f"the music representation {rep!r} is encoded as {' or '.join(allowed)} data, not {layout!r}: "
             "change model.family or data.options.representation"
         )
     low, high = options.resolved_pitch_range()
     if rep == "melody":
         return MelodyCodec(
-            layout="tokens" if family in SEQUENCE_FAMILIES else "table",
+            layout=layout,
             pitch_low=low,
             pitch_high=high,
             steps_per_quarter=options.steps_per_quarter,

@@ -238,6 +238,6 @@ class MelodyCodec(MusicCodec):
             out.extend(np.argmax(scores, axis=2))
         return out
 
-    def decode(self, x: np.ndarray, rng: np.random.Generator | None = None) -> list[Piece]:
+    def decode(self, x: np.ndarray, rng: np.random.Generator | None = None, labels: np.ndarray | None = None) -> list[Piece]:
         self._check_fitted()
         return [self.piece_from_events(ev, name=f"melody-{i:04d}") for i, ev in enumerate(self.decode_events(x))]

@@ -205,7 +205,7 @@ class PerformanceCodec(MusicCodec):
             out.append(row[: stop[0]] if len(stop) else row)
         return out
 
-    def decode(self, x: np.ndarray, rng: np.random.Generator | None = None) -> list[Piece]:
+    def decode(self, x: np.ndarray, rng: np.random.Generator | None = None, labels: np.ndarray | None = None) -> list[Piece]:
         self._check_fitted()
         return [
             Piece(self.notes_from_events(ev), tempo=float(self.tempo_), name=f"performance-{i:04d}",

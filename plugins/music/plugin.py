@@ -29,7 +29,7 @@ class MusicPlugin(DomainPlugin):
     DataOptions = MusicDataOptions
     GenerateOptions = MusicGenerateOptions
     EvaluateOptions = MusicEvaluateOptions
-    families = ("transformer", "rnn", "vae", "gan")
+    layouts = ("tokens", "table", "grid")
     default_family = "transformer"
     formats = ("midi", "wav")
 
@@ -38,10 +38,15 @@ class MusicPlugin(DomainPlugin):
 
         return load_source(source, options, Path(base_dir))
 
-    def make_codec(self, options: BaseModel, family: str) -> Codec:
+    def layouts_for(self, options: BaseModel) -> tuple[str, ...]:
+        from .codecs import LAYOUTS_BY_REPRESENTATION
+
+        return LAYOUTS_BY_REPRESENTATION[options.representation]
+
+    def make_codec(self, options: BaseModel, layout: str) -> Codec:
         from .codecs import make_codec
 
-        return make_codec(options, family)
+        return make_codec(options, layout)
 
     def codec_from_config(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> Codec:
         from .codecs import codec_from_config

@@ -158,7 +158,7 @@ class SpectrogramCodec(MusicCodec):
         )
         return np.clip(y, -1.0, 1.0).astype(np.float32)
 
-    def decode(self, x: np.ndarray, rng: np.random.Generator | None = None) -> list[Piece]:
+    def decode(self, x: np.ndarray, rng: np.random.Generator | None = None, labels: np.ndarray | None = None) -> list[Piece]:
         self._check_fitted()
         from .transcribe import transcribe
 

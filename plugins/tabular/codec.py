@@ -257,7 +257,7 @@ class TabularCodec(Codec):
         return keys.map(lookup).fillna(other).to_numpy(dtype=np.int64)
 
     # --- decode -----------------------------------------------------------------------------
-    def decode(self, x: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    def decode(self, x: np.ndarray, rng: np.random.Generator, labels: np.ndarray | None = None) -> pd.DataFrame:
         x = np.asarray(x)  # float32 from the families; slices are widened where needed
         if x.ndim != 2 or x.shape[1] != self.spec.width:
             raise ValueError(f"expected arrays of shape (n, {self.spec.width}), got {x.shape}")

@@ -39,7 +39,7 @@ class TabularPlugin(DomainPlugin):
     DataOptions = DataOptions
     GenerateOptions = GenerateOptions
     EvaluateOptions = EvaluateOptions
-    families: ClassVar[tuple[str, ...]] = ("vae", "gan", "copula")
+    layouts: ClassVar[tuple[str, ...]] = ("table",)
     default_family: ClassVar[str] = "vae"
     formats: ClassVar[tuple[str, ...]] = FORMATS
 
@@ -47,7 +47,7 @@ class TabularPlugin(DomainPlugin):
     def load(self, source: str, options: BaseModel, base_dir: Path) -> pd.DataFrame:
         return load_table(str(source), _as(DataOptions, options), Path(base_dir))
 
-    def make_codec(self, options: BaseModel, family: str) -> TabularCodec:
+    def make_codec(self, options: BaseModel, layout: str) -> TabularCodec:
         # one encoding serves every family: the table layout is family-neutral
         return TabularCodec(_as(DataOptions, options))
 

@@ -48,7 +48,7 @@ def test_demo_recipe_runs_end_to_end(tmp_path):
 def test_trained_transformer_keeps_1000_melodies_in_key():
     pieces = plugin.load("embedded:bach-soprano", MusicDataOptions(max_pieces=30), ".")
     data = MusicDataOptions(pitch_range=[55, 84], window_bars=2, hop_bars=2)
-    codec = plugin.make_codec(data, "transformer").fit(pieces)
+    codec = plugin.make_codec(data, "tokens").fit(pieces)
     family = registry.get_family("transformer")
     model = family.build(codec.spec, family.Options(dim=32, heads=2, layers=1, ff_dim=64), seed=0)
     model.train_on(codec.encode(pieces), epochs=1, batch_size=64, learning_rate=3e-3, callbacks=[], seed=0)
@@ -66,7 +66,7 @@ def test_vae_interpolation_walks_from_one_phrase_to_the_other(grid_piece):
 
     a = grid_piece([(60 + 2 * (i % 4), i, i + 1) for i in range(8)], name="a")  # C D E F# ... quarters
     b = grid_piece([(72 - (i % 8), i / 2, i / 2 + 0.5) for i in range(16)], name="b")  # falling eighths
-    codec = plugin.make_codec(MusicDataOptions(pitch_range=[55, 84], segment_bars=2), "vae").fit([a, b])
+    codec = plugin.make_codec(MusicDataOptions(pitch_range=[55, 84], segment_bars=2), "table").fit([a, b])
     x = np.repeat(codec.encode([a, b]), 128, axis=0)
     family = registry.get_family("vae")
     model = family.build(codec.spec, family.Options(latent_dim=4, hidden=[64], beta=0.01), seed=0)

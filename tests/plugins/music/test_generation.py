@@ -19,7 +19,7 @@ def bach():
 
 @pytest.fixture
 def token_codec(bach):
-    return plugin.make_codec(MusicDataOptions(), "transformer").fit(bach)
+    return plugin.make_codec(MusicDataOptions(), "tokens").fit(bach)
 
 
 def masked_uniform_sampler(n, controls, vocab, rng):
@@ -110,7 +110,7 @@ def test_option_validation():
 
 
 def test_table_family_snaps_into_key_and_range(bach):
-    codec = plugin.make_codec(MusicDataOptions(), "vae").fit(bach)
+    codec = plugin.make_codec(MusicDataOptions(), "table").fit(bach)
     request = plugin.generation_request(codec, MusicGenerateOptions(key="D dorian", pitch_range=[60, 74]))
     rng = np.random.default_rng(0)
     events = rng.integers(0, codec.n_events, size=(300, codec.segment_steps))
@@ -124,7 +124,7 @@ def test_table_family_snaps_into_key_and_range(bach):
 
 
 def test_performance_key_mask(bach):
-    codec = plugin.make_codec(MusicDataOptions(representation="performance", sequence_length=256), "rnn").fit(bach)
+    codec = plugin.make_codec(MusicDataOptions(representation="performance", sequence_length=256), "tokens").fit(bach)
     assert isinstance(codec, PerformanceCodec)
     request = plugin.generation_request(codec, MusicGenerateOptions(key="A minor", length_seconds=4))
     mask = request.controls["allowed_tokens"]
@@ -139,4 +139,4 @@ def test_performance_key_mask(bach):
 
 def test_melody_codec_is_the_transformer_default(token_codec):
     assert isinstance(token_codec, MelodyCodec) and plugin.default_family == "transformer"
-    assert plugin.families == ("transformer", "rnn", "vae", "gan") and plugin.formats[0] == "midi"
+    assert plugin.layouts_for(MusicDataOptions()) == ("tokens", "table") and plugin.formats[0] == "midi"

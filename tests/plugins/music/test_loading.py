@@ -119,7 +119,7 @@ def test_music21_every_part_for_performances(tmp_path):
     (piece,) = plugin.load("music21:bach", MusicDataOptions(representation="performance", max_pieces=1), tmp_path)
     starts = np.round(piece.starts, 6)
     assert np.max(np.unique(starts, return_counts=True)[1]) >= 4  # four-part chords
-    codec = plugin.make_codec(MusicDataOptions(representation="performance", sequence_length=4096), "transformer")
+    codec = plugin.make_codec(MusicDataOptions(representation="performance", sequence_length=4096), "tokens")
     (back,) = codec.fit([piece]).decode(codec.encode([piece]))
     # voices in unison (bwv1.6 has a horn doubling the soprano) merge into one note
     distinct = {(int(n[0]), round(n[1], 2)) for n in piece.notes}

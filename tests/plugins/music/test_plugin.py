@@ -28,4 +28,5 @@ def test_declared_contract():
     assert plugin.GenerateOptions is MusicGenerateOptions
     assert plugin.EvaluateOptions is MusicEvaluateOptions
     assert plugin.formats == ("midi", "wav")
-    assert plugin.default_family in plugin.families
+    default = registry.get_family(plugin.default_family)
+    assert registry.matching_layout(plugin, MusicDataOptions(), default) == "tokens"

@@ -43,6 +43,8 @@ setup(
         "soundfile>=0.12",
         "pretty_midi>=0.2.10",
         "music21>=9",
+        # images plugin
+        "Pillow>=10.1",
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16"],
@@ -55,6 +57,7 @@ setup(
         "domaingen.plugins": [
             "tabular = domaingen_plugins.tabular:plugin",
             "music = domaingen_plugins.music:plugin",
+            "images = domaingen_plugins.images:plugin",
         ],
         "domaingen.models": [
             "vae = domaingen.models.vae:family",

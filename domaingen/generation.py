@@ -197,6 +197,8 @@ def write_shards(
             for entry in _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers):
                 record(entry)
                 bar.advance(1)
+    overview = plugin.write_overview(bundle, out_dir, recipe.generate_options, derive_seed(seed, "overview"))
+    manifest["overview"] = [{"path": Path(p).relative_to(out_dir).as_posix(), "sha256": sha256_file(p)} for p in overview]
     record()
     return manifest
 

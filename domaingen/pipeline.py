@@ -70,6 +70,7 @@ def train(recipe: Recipe, bundle_dir: str | Path, *, progress: ProgressReporter 
     family = registry.get_family(recipe.family_name)
     train_raw, holdout_raw = data if data is not None else load_data(recipe)
 
+    train_raw = plugin.training_records(train_raw, recipe.data_options, np.random.default_rng(derive_seed(recipe.seed, "training-records")))
     started = time.perf_counter()
     layout = registry.matching_layout(plugin, recipe.data_options, family)
     codec = plugin.make_codec(recipe.data_options, layout).fit(train_raw)

@@ -164,6 +164,12 @@ class DomainPlugin(ABC):
         k = int(round(n * holdout))
         return self.take_indices(raw, np.sort(order[k:])), self.take_indices(raw, np.sort(order[:k]))
 
+    def training_records(self, train: Any, options: BaseModel, rng: np.random.Generator) -> Any:
+        """The records the codec and model train on, from the training split (e.g. with
+        augmented copies added); evaluation still compares with the split itself.
+        Default: the split as it is."""
+        return train
+
     # --- record collections -----------------------------------------------------
     def count(self, raw: Any) -> int:
         return len(raw)
@@ -186,6 +192,12 @@ class DomainPlugin(ABC):
     def write(self, raw: Any, stem: Path, fmt: str, options: BaseModel) -> list[Path]:
         """Write one shard of records to files named from ``stem`` (``part-00000``);
         return their paths. Each file must appear complete (``files.atomic_path``)."""
+
+    def write_overview(self, bundle: Any, out_dir: Path, options: BaseModel, seed: int) -> list[Path]:
+        """Files that summarise a whole generation run in ``out_dir`` beside its shards
+        (images: a contact sheet of every class), made from ``bundle`` with ``seed`` so
+        they do not depend on the shards or workers. Default: none."""
+        return []
 
     @abstractmethod
     def read(self, paths: list[Path]) -> Any:

@@ -10,7 +10,15 @@ and binary outputs relaxed Bernoulli during training; ``generate`` emits exact o
 and 0/1 draws. ``generate(conditions=...)`` honours ONE condition natively (the first
 one given; the plugin's filter handles the rest).
 
-Grids use a transposed-conv generator (tanh output) and a strided-conv critic.
+Grids use a transposed-conv generator (tanh output) and a strided-conv critic: DCGAN with
+the standard loss (default) or WGAN-GP with ``loss: wgan-gp``. When the DataSpec has
+labels (an image's class) it is a class-conditional GAN: the generator takes the labels'
+one-hots beside its noise, and the critic sees them by projection (Miyato & Koyama 2018:
+score = head(φ(x)) + <embed(y), φ(x)>, ``label_mode: projection``, default) or as an
+input concatenated to its flattened features (``label_mode: concat``). Generation draws
+labels from the training frequencies unless conditioned. Sampling control:
+``temperature`` scales the noise's standard deviation (a truncation-like trade of
+variety for typicality below 1).
 
 Training needs two optimisers and a gradient penalty, so it does not go through
 ``Model.fit``: a step is ``critic_steps`` critic phases then one generator phase, run
@@ -33,12 +41,13 @@ from ..spec import DataSpec
 from ._backend import StatelessFunction, backend_name, fill_batches, in_row_chunks, resolve_jit, seed_state
 from ._random import standard_normal
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
+from ._labels import check_label_codes, draw_labels, label_one_hot
 from ._options import SpecModel, as_options
 from ._table import CategoryBlocks, TableLayout, check_table_data
-from .base import ModelFamily
+from .base import ModelFamily, Samples
 from .layers import conv_decoder, conv_encoder, dense_network, grid_channels
 
-__all__ = ["GANOptions", "GAN", "GANFamily", "family"]
+__all__ = ["GANOptions", "GANControls", "GAN", "GANFamily", "family"]
 
 keras = keras_module()
 ops = keras.ops
@@ -53,7 +62,7 @@ class GANOptions(StrictModel):
     generator_hidden: list[int] = Field(default_factory=lambda: [128, 128], description="table: residual generator widths")
     discriminator_hidden: list[int] = Field(default_factory=lambda: [256, 256], description="table: critic widths")
     conv_filters: list[int] = Field(default_factory=lambda: [32, 64], description="grid: critic conv filters (generator mirrors them)")
-    loss: Literal["wgan-gp", "standard"] | None = Field(None, description="None: wgan-gp for tables, standard for grids")
+    loss: Literal["wgan-gp", "standard"] | None = Field(None, description="wgan-gp (default) or standard (DCGAN non-saturating)")
     gp_weight: float = Field(10.0, ge=0.0, description="gradient-penalty weight (wgan-gp)")
     pac: int | None = Field(None, ge=1, description="PacGAN pack size; None: 10 for tables, 1 for grids")
     critic_steps: int = Field(1, ge=1, description="critic updates per generator update")
@@ -64,6 +73,14 @@ class GANOptions(StrictModel):
     beta_2: float = Field(0.9, ge=0.0, lt=1.0)
     jit_compile: bool | None = Field(None, description="XLA on TensorFlow (JAX always compiles); None = off")
     steps_per_call: int = Field(MAX_STEPS_PER_CALL, ge=1, description="most training steps per compiled call")
+    label_mode: Literal["projection", "concat"] = Field("projection", description="grid labels: how the critic sees them")
+    critic_features: int = Field(128, ge=1, description="grid labels: width of the critic's feature vector φ(x)")
+
+
+class GANControls(StrictModel):
+    """Sampling controls of the ``gan`` family."""
+
+    temperature: float = Field(1.0, ge=0.0, le=10.0, description="standard deviation of the generator's noise (1: as trained)")
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
@@ -73,6 +90,7 @@ class GAN(SpecModel, keras.Model):
     options_class = GANOptions
     layouts = ("table", "grid")
     family = "gan"
+    Controls = GANControls
 
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
@@ -80,7 +98,7 @@ class GAN(SpecModel, keras.Model):
         self._init_state(spec, options, seed)
         o = self.options
         self.is_table = self.spec.layout == "table"
-        self.loss_kind = o.loss or ("wgan-gp" if self.is_table else "standard")
+        self.loss_kind = o.loss or "wgan-gp"  # grids too: the standard loss collapsed on digits (seed 42) where WGAN-GP did not
         self.pac = int(o.pac or (10 if self.is_table else 1))
         if self.is_table:
             self.layout = TableLayout(self.spec)
@@ -100,10 +118,21 @@ class GAN(SpecModel, keras.Model):
             )
         else:
             self.layout = None
-            self.cond_segments, self.cond_dim = [], 0
+            self.cond_segments = []
+            self.cond_dim = self.spec.label_width  # grids: the labels' one-hots
+            if self.cond_dim and self.pac > 1:
+                raise UsageError("gan: pac > 1 cannot be used with labelled grid data; remove model.options.pac")
             h, w, c = grid_channels(self.spec.shape)
-            self.generator = conv_decoder(o.noise_dim, self.spec.shape, o.conv_filters[::-1], name="generator")
-            self.discriminator = conv_encoder((h, w, c * self.pac), o.conv_filters, 1, name="discriminator")
+            self.generator = conv_decoder(o.noise_dim + self.cond_dim, self.spec.shape, o.conv_filters[::-1], name="generator")
+            if self.cond_dim and o.label_mode == "projection":
+                self.discriminator = conv_encoder((h, w, c), o.conv_filters, o.critic_features, name="discriminator")
+                self.critic_head = keras.layers.Dense(1, name="critic_head")
+                self.label_embedding = keras.layers.Dense(o.critic_features, use_bias=False, name="label_embedding")
+                self.critic_head.build((None, o.critic_features))
+                self.label_embedding.build((None, self.cond_dim))
+            else:
+                extra = self.cond_dim  # concat: the one-hots join the flattened conv features
+                self.discriminator = conv_encoder((h, w, c * self.pac), o.conv_filters, 1, name="discriminator", extra_dim=extra)
         self.cond_frequencies = self.add_weight(
             name="cond_frequencies", shape=(max(1, self.cond_dim),), initializer="ones", trainable=False
         )
@@ -123,7 +152,8 @@ class GAN(SpecModel, keras.Model):
         return out, self.layout.relax(out, self.train_seed, self.options.tau)
 
     def _critic_input(self, x, cond):
-        return ops.concatenate([x, cond], axis=-1) if self.cond_dim else x
+        """Tables: rows with their condition vector; grids: the images (labels go to ``_score``)."""
+        return ops.concatenate([x, cond], axis=-1) if self.cond_dim and self.is_table else x
 
     def _pack(self, x):
         if self.is_table:
@@ -135,6 +165,20 @@ class GAN(SpecModel, keras.Model):
     def _critic(self, inputs, training):
         return self.discriminator(self._pack(inputs), training=training)
 
+    def _score(self, inputs, cond, training):
+        """Critic score of ``_critic_input`` packs; grids with labels see ``cond`` here."""
+        if self.is_table or not self.cond_dim:
+            return self._critic(inputs, training)
+        if self.options.label_mode == "concat":
+            return self.discriminator([inputs, cond], training=training)
+        phi = ops.leaky_relu(self.discriminator(inputs, training=training), negative_slope=0.2)
+        return self.critic_head(phi) + ops.sum(self.label_embedding(cond) * phi, axis=-1, keepdims=True)
+
+    def critic_variables(self):
+        """The critic's trainable variables (with the projection layers when used)."""
+        extra = [self.critic_head, self.label_embedding] if hasattr(self, "critic_head") else []
+        return self.discriminator.trainable_variables + [v for layer in extra for v in layer.trainable_variables]
+
     def d_loss(self, real, cond):
         """Critic loss on one batch (``real`` rows with their condition vectors)."""
         batch = ops.shape(real)[0]
@@ -142,7 +186,7 @@ class GAN(SpecModel, keras.Model):
         fake = ops.stop_gradient(fake)
         real_in, fake_in = self._critic_input(real, cond), self._critic_input(fake, cond)
         packs = batch // self.pac
-        both = self._critic(ops.concatenate([real_in, fake_in], axis=0), training=True)  # one pass, whole packs
+        both = self._score(ops.concatenate([real_in, fake_in], axis=0), ops.concatenate([cond, cond], axis=0), training=True)  # one pass, whole packs
         d_real, d_fake = both[:packs], both[packs:]
         if self.loss_kind == "standard":
             return ops.mean(ops.softplus(-d_real)) + ops.mean(ops.softplus(d_fake))
@@ -153,7 +197,7 @@ class GAN(SpecModel, keras.Model):
             r = ops.reshape(real_in, (packs, self.pac, -1))
             f = ops.reshape(fake_in, (packs, self.pac, -1))
             mixed = ops.reshape(alpha * r + (1.0 - alpha) * f, shape)
-            grad = input_gradient(lambda a: self._critic(a, training=False), mixed)
+            grad = input_gradient(lambda a: self._score(a, cond, training=False), mixed)
             norms = ops.sqrt(ops.sum(ops.square(ops.reshape(grad, (packs, -1))), axis=-1) + 1e-12)
             loss = loss + self.options.gp_weight * ops.mean(ops.square(norms - 1.0))
         return loss
@@ -163,12 +207,12 @@ class GAN(SpecModel, keras.Model):
         (``cond``/``mask`` are (batch, 1) zeros for an unconditional model)."""
         batch = ops.shape(cond)[0]
         out, fake = self._fake(cond, batch, training=True)
-        d_fake = self._critic(self._critic_input(fake, cond), training=True)
+        d_fake = self._score(self._critic_input(fake, cond), cond, training=True)
         if self.loss_kind == "standard":
             loss = ops.mean(ops.softplus(-d_fake))
         else:
             loss = -ops.mean(d_fake)
-        if self.cond_dim:
+        if self.cond_dim and self.is_table:
             ce = self.cond_blocks.cross_entropy(cond, out) * mask
             loss = loss + ops.mean(ops.sum(ce, axis=-1))
         return loss
@@ -182,15 +226,18 @@ class GAN(SpecModel, keras.Model):
             raise DataError(f"gan: expected grid arrays of shape (n, {', '.join(map(str, self.spec.shape))}), got {x.shape}")
         return x
 
-    def train_on(self, x, *, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
+    def train_on(self, x, *, labels=None, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
         """Adversarial training, ``len(x) // batch`` steps per epoch as in CTGAN;
         ``validation_split`` is ignored (GAN losses do not measure fit on held-out rows).
+        ``labels``: the label codes of ``x`` (grids with labels; each batch's real images
+        come with their labels and the generator is asked for the same labels).
         History keys: ``loss`` (= critic loss), ``d_loss``, ``g_loss``."""
         x = self._check_data(x)
         rng = np.random.default_rng(int(seed))
         keras.utils.set_random_seed(int(seed))
-        sampler = _BatchSampler(x, self, rng) if self.cond_dim else None
-        if self.cond_dim:
+        onehot = self._label_inputs(x, labels)
+        sampler = _BatchSampler(x, self, rng) if self.cond_dim and self.is_table else None
+        if self.cond_dim and self.is_table:
             self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
         # as CTGAN: the batch is drawn with replacement, so it may exceed the table (a
         # 442-row table still trains on batches of 500), rounded down to whole packs
@@ -198,7 +245,7 @@ class GAN(SpecModel, keras.Model):
         o = self.options
         d_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="d_opt")
         g_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="g_opt")
-        d_phase = Phase("d_loss", self.d_loss, self.discriminator.trainable_variables, d_opt)
+        d_phase = Phase("d_loss", self.d_loss, self.critic_variables(), d_opt)
         g_phase = Phase("g_loss", self.g_loss, self.generator.trainable_variables, g_opt)
         runner = StepRunner(self, [d_phase] * o.critic_steps + [g_phase], o.jit_compile)
         cond_width = max(1, self.cond_dim)
@@ -208,8 +255,10 @@ class GAN(SpecModel, keras.Model):
             if sampler is not None:
                 rows, cond, mask = sampler.sample(count * batch)
             else:
-                rows = x[rng.integers(0, len(x), size=count * batch)]
-                cond = mask = np.zeros((count * batch, 1), "float32")
+                idx = rng.integers(0, len(x), size=count * batch)
+                rows = x[idx]
+                cond = onehot[idx] if self.cond_dim else np.zeros((count * batch, 1), "float32")
+                mask = np.zeros((count * batch, 1), "float32")
             shape = lambda a: a.reshape(count, batch, *a.shape[1:])  # noqa: E731
             return shape(rows), shape(cond), shape(mask)
 
@@ -233,19 +282,32 @@ class GAN(SpecModel, keras.Model):
             max_steps_per_call=o.steps_per_call,
         )
 
+    def _label_inputs(self, x, labels):
+        """Grid label one-hots for training (``None`` for tables: their conditions are segments)."""
+        if self.is_table or not self.cond_dim:
+            if labels is not None:
+                raise UsageError("the gan family takes labels on grid data only; a table's conditions are its segments")
+            return None
+        if labels is None:
+            raise DataError("gan: this grid data has labels; pass their codes to train_on(labels=...)")
+        return label_one_hot(self.spec, check_label_codes(self.spec, labels, len(x)))
+
     # --- generation ---------------------------------------------------------------------
-    def _sample_fn(self, rows, cond_fixed, use_fixed, fixed_rows, fixed_mask, conditioned=False):
+    def _sample_fn(self, rows, cond_fixed, use_fixed, fixed_rows, fixed_mask, temperature, conditioned=False):
         """Rows of a batch (tables: (width, batch) columns); ``conditioned``: the masked
-        columns of ``fixed_rows`` replace the generated ones."""
+        columns of ``fixed_rows`` replace the generated ones. Grids: ``rows`` holds the
+        label one-hots to generate for (a placeholder column without labels)."""
         batch = ops.shape(rows)[0]
         noise_dim = self.options.noise_dim
         if not self.is_table:
-            z = keras.random.normal((batch, noise_dim), seed=self.sample_seed)
+            z = keras.random.normal((batch, noise_dim), seed=self.sample_seed) * temperature
+            if self.cond_dim:
+                z = ops.concatenate([z, rows], axis=-1)
             return ops.tanh(self.generator(z, training=False))
         mask, fixed = ops.transpose(fixed_mask), ops.transpose(fixed_rows)
 
         def piece(start, stop, seed):  # (width, rows) columns of rows start:stop, numbers of its own
-            z = ops.transpose(standard_normal(noise_dim, ops.shape(rows[start:stop])[0], seed))
+            z = ops.transpose(standard_normal(noise_dim, ops.shape(rows[start:stop])[0], seed)) * temperature
             if self.cond_dim:
                 cond = self._original_condvec(ops.shape(z)[0], seed)
                 z = ops.concatenate([z, cond * (1.0 - use_fixed) + cond_fixed * use_fixed], axis=-1)
@@ -280,11 +342,18 @@ class GAN(SpecModel, keras.Model):
                 return {name: idx}
         return {}
 
-    def generate(self, n, *, seed, conditions=None, controls=None, batch_size=65536):
-        """``n`` rows or grids; identical for an identical ``seed`` and batch size."""
+    def sample(self, n, *, seed, conditions=None, controls=None, batch_size=65536, labels=None):
+        """``n`` rows or grids and their label codes (grids with labels: ``labels`` if
+        given, else label conditions and training frequencies); identical for an
+        identical ``seed`` and batch size."""
         n = int(n)
+        temperature = np.float32(self.parse_controls(controls).temperature)
+        codes = onehot = None
+        if not self.is_table and self.cond_dim:
+            codes = draw_labels(self.spec, n, seed, conditions) if labels is None else check_label_codes(self.spec, labels, n)
+            onehot = label_one_hot(self.spec, codes)
         if n <= 0:
-            return np.zeros((0, *self.spec.shape), "float32")
+            return Samples(np.zeros((0, *self.spec.shape), "float32"), codes)
         width = self.spec.width if self.is_table else 1
         cond_fixed = np.zeros((1, max(1, self.cond_dim)), "float32")
         use_fixed = np.zeros((1, 1), "float32")
@@ -308,13 +377,22 @@ class GAN(SpecModel, keras.Model):
             )
         fn = self._fns[key]
         cond = cond_fixed[:, : self.cond_dim or 1]
-        return fill_batches(
+
+        def rows(a, b):  # a placeholder row per sample, or the grid label one-hots
+            return onehot[a:b] if onehot is not None else np.zeros((b - a, 1), "float32")
+
+        x = fill_batches(
             n,
             batch_size,
             self.spec.shape,
-            lambda k, a, b: fn(np.zeros((b - a,), "float32"), cond, use_fixed, fixed_rows, fixed_mask, state=seed_state(seed, k)),
+            lambda k, a, b: fn(rows(a, b), cond, use_fixed, fixed_rows, fixed_mask, temperature, state=seed_state(seed, k)),
             transposed=self.is_table,
         )
+        return Samples(x, codes)
+
+    def generate(self, n, *, seed, conditions=None, controls=None, batch_size=65536):
+        """The arrays of ``sample``."""
+        return self.sample(n, seed=seed, conditions=conditions, controls=controls, batch_size=batch_size).x
 
 
 class _BatchSampler:
@@ -390,13 +468,13 @@ class GANFamily(ModelFamily):
     name = "gan"
     description = "CTGAN-style conditional WGAN-GP for tables, DCGAN-style for grids"
     layouts = ("table", "grid")
+    label_layouts = ("grid",)  # a table's conditions are its own categorical segments (CTGAN's vector)
     Options = GANOptions
     default_learning_rate = 2e-4  # CTGAN's; measured: 1e-3 lowers the breast-cancer quality score by ~0.07
 
     def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> GAN:
         opts = as_options(options, GANOptions)
-        if spec.layout not in self.layouts:
-            raise UsageError(f"the gan family takes {' or '.join(self.layouts)} data, not {spec.layout!r}; choose another family")
+        self.check_spec(spec)
         keras.utils.set_random_seed(int(seed))
         return GAN(spec.to_json(), opts.model_dump(), int(seed), name="gan")
 

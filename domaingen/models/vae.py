@@ -8,7 +8,10 @@ encoder and decoder inputs; at generation ``conditions`` fixes them and the othe
 drawn from their training frequencies (stored in the model as non-trainable weights).
 
 Grids: strided-conv encoder and transposed-conv decoder, Gaussian likelihood with one
-learned sigma. Training runs through the shared step loop (``_loop.py``: many steps per
+learned sigma. When the DataSpec has labels (an image's class) it is a conditional VAE on
+them: the labels' one-hots join the encoder after its convolutions and the decoder's
+input; ``sample`` draws labels from the training frequencies unless conditioned.
+Sampling control: ``temperature`` scales the prior's standard deviation (z ~ N(0, T²)). Training runs through the shared step loop (``_loop.py``: many steps per
 compiled call); the KL weight ramps up over ``kl_warmup_epochs``.
 """
 
@@ -24,16 +27,17 @@ from .._quiet import keras_module
 from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
+from ._labels import check_label_codes, draw_labels, label_one_hot
 from ._options import SpecModel, as_options
 from ._backend import StatelessFunction, batched, fill_batches, in_row_chunks, resolve_jit, seed_state, to_numpy
 from ._random import standard_normal
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._table import TableLayout, check_table_data
-from .base import ModelFamily
+from .base import ModelFamily, Samples
 from .layers import conv_decoder, conv_encoder, dense_network
 from .likelihoods import bernoulli_nll, gaussian_nll, kl_standard_normal
 
-__all__ = ["VAEOptions", "VAE", "VAEFamily", "family"]
+__all__ = ["VAEOptions", "VAEControls", "VAE", "VAEFamily", "family"]
 
 keras = keras_module()
 ops = keras.ops
@@ -75,6 +79,12 @@ class VAEOptions(StrictModel):
         return beta * (1.0 if warm <= 0 else min(1.0, (epoch + 1) / (warm + 1)))
 
 
+class VAEControls(StrictModel):
+    """Sampling controls of the ``vae`` family."""
+
+    temperature: float = Field(1.0, ge=0.0, le=10.0, description="standard deviation of the prior draws (1: the prior itself)")
+
+
 @keras.saving.register_keras_serializable(package="domaingen")
 class VAE(SpecModel, keras.Model):
     """A (conditional) VAE for a ``table`` or ``grid`` DataSpec; see the module docstring."""
@@ -82,6 +92,7 @@ class VAE(SpecModel, keras.Model):
     options_class = VAEOptions
     layouts = ("table", "grid")
     family = "vae"
+    Controls = VAEControls
 
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
@@ -97,6 +108,7 @@ class VAE(SpecModel, keras.Model):
             self.layout = None
             self.cond_segments = []
         self.cond_dim = sum(s.size for s in self.cond_segments)
+        self.label_dim = 0 if self.is_table else self.spec.label_width  # grids: the labels' one-hots
         # spec column -> its column of the condition vector (condition segments only)
         self._is_cond_column = np.zeros(self.spec.width if self.layout else 1, dtype=bool)
         self._cond_source = np.zeros(len(self._is_cond_column), dtype="int32")
@@ -111,8 +123,8 @@ class VAE(SpecModel, keras.Model):
             self.encoder = dense_network(width + self.cond_dim, o.hidden, 2 * o.latent_dim, name="encoder")
             self.decoder = dense_network(o.latent_dim + self.cond_dim, o.hidden[::-1], width, name="decoder")
         else:
-            self.encoder = conv_encoder(self.spec.shape, o.conv_filters, 2 * o.latent_dim, name="encoder")
-            self.decoder = conv_decoder(o.latent_dim, self.spec.shape, o.conv_filters[::-1], name="decoder")
+            self.encoder = conv_encoder(self.spec.shape, o.conv_filters, 2 * o.latent_dim, name="encoder", extra_dim=self.label_dim)
+            self.decoder = conv_decoder(o.latent_dim + self.label_dim, self.spec.shape, o.conv_filters[::-1], name="decoder")
         self.log_sigma = self.add_weight(
             name="log_sigma",
             shape=(width if self.is_table else 1,),
@@ -134,28 +146,31 @@ class VAE(SpecModel, keras.Model):
         parts = [x[:, s.start : s.start + s.size] for s in self.cond_segments]
         return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
-    def _encode(self, x):
+    def _encode(self, x, y=None):
+        """Posterior mean and log-variance; ``y``: grid label one-hots (unused for tables)."""
         if self.cond_dim:
             x = ops.concatenate([x, self._conditions_of(x)], axis=-1)
-        h = self.encoder(x)
+        h = self.encoder([x, y] if self.label_dim else x)
         latent = self.options.latent_dim
         return h[:, :latent], ops.clip(h[:, latent:], -12.0, 8.0)
 
     def _decode(self, z, cond=None):
-        if self.cond_dim:
+        """Decoder output from ``z`` and the condition vector (table) or label one-hots (grid)."""
+        if cond is not None:
             z = ops.concatenate([z, cond], axis=-1)
         out = self.decoder(z)
         if self.is_table and self.layout.bounded_mask.any():  # bounded columns: tanh mean, as TVAE
             out = ops.where(self.layout.bounded_mask, ops.tanh(out), out)
         return out
 
-    def call(self, x, training=False):
-        mean, logvar = self._encode(x)
+    def call(self, x, y=None, training=False):
+        mean, logvar = self._encode(x, y)
         z = mean
         if training:
             eps = keras.random.normal(ops.shape(mean), seed=self.train_seed)
             z = mean + ops.exp(0.5 * logvar) * eps
-        out = self._decode(z, self._conditions_of(x) if self.cond_dim else None)
+        cond = self._conditions_of(x) if self.cond_dim else (y if self.label_dim else None)
+        out = self._decode(z, cond)
         return {"out": out, "mean": mean, "logvar": logvar}
 
     def _reconstruction_nll(self, x, out):
@@ -176,11 +191,12 @@ class VAE(SpecModel, keras.Model):
             total = total + ops.sum(bernoulli_nll(x, out) * lay.bin_mask, axis=-1)
         return total
 
-    def elbo_loss(self, x, kl_weight, training=True):
-        """Negative ELBO per row, averaged: reconstruction NLL + ``kl_weight`` * KL."""
-        y = self(x, training=training)
-        rec = ops.mean(self._reconstruction_nll(x, y["out"]))
-        kl = ops.mean(kl_standard_normal(y["mean"], y["logvar"]))
+    def elbo_loss(self, x, y, kl_weight, training=True):
+        """Negative ELBO per row, averaged: reconstruction NLL + ``kl_weight`` * KL
+        (``y``: grid label one-hots; a (batch, 1) placeholder otherwise)."""
+        out = self(x, y, training=training)
+        rec = ops.mean(self._reconstruction_nll(x, out["out"]))
+        kl = ops.mean(kl_standard_normal(out["mean"], out["logvar"]))
         return rec + kl_weight * kl
 
     # --- training -------------------------------------------------------------------
@@ -192,18 +208,21 @@ class VAE(SpecModel, keras.Model):
             raise DataError(f"vae: expected grid arrays of shape (n, {', '.join(map(str, self.spec.shape))}), got {x.shape}")
         return x
 
-    def train_on(self, x, *, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
+    def train_on(self, x, *, labels=None, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
         """Minimise the negative ELBO with Adam. Each epoch visits every row once in a
         seeded random order (the last batch is topped up from the epoch's first rows);
         ``validation_split`` holds out the last rows, as ``Model.fit`` does, and logs
-        ``val_loss`` (no sampling of z). History keys: ``loss`` (+ ``val_loss``)."""
+        ``val_loss`` (no sampling of z). ``labels``: the label codes of ``x`` (grids with
+        labels). History keys: ``loss`` (+ ``val_loss``)."""
         x = self._check_data(x)
+        y = self._label_inputs(x, labels)
         keras.utils.set_random_seed(int(seed))
         rng = np.random.default_rng(int(seed))
         n_val = int(len(x) * float(validation_split))
         if n_val and n_val == len(x):
             raise DataError("vae: validation_split leaves no training rows; lower train.validation_split")
         x, x_val = (x[: len(x) - n_val], x[len(x) - n_val :]) if n_val else (x, None)
+        y, y_val = (y[: len(y) - n_val], y[len(y) - n_val :]) if n_val else (y, None)
         if self.cond_segments:
             self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
         batch = int(min(batch_size, len(x)))
@@ -219,15 +238,15 @@ class VAE(SpecModel, keras.Model):
                 orders[epoch] = np.concatenate([perm, perm[: steps_per_epoch * batch - len(x)]])
             idx = orders[epoch][first * batch : (first + count) * batch]
             kl = np.full((count,), self.options.kl_weight(epoch, self.is_table), "float32")
-            return [(x[idx].reshape(count, batch, *x.shape[1:]), kl)]
+            return [(x[idx].reshape(count, batch, *x.shape[1:]), y[idx].reshape(count, batch, -1), kl)]
 
         epoch_end = None
         if x_val is not None:
-            val_fn = StatelessFunction(self, lambda v, kl: self.elbo_loss(v, kl, training=False), jit=resolve_jit(self.options.jit_compile))
+            val_fn = StatelessFunction(self, lambda v, w, kl: self.elbo_loss(v, w, kl, training=False), jit=resolve_jit(self.options.jit_compile))
 
             def epoch_end(epoch, logs):
                 kl = np.float32(self.options.kl_weight(epoch, self.is_table))
-                parts = [(b - a) * float(to_numpy(val_fn(x_val[a:b], kl))) for a, b in batched(len(x_val), 4096)]
+                parts = [(b - a) * float(to_numpy(val_fn(x_val[a:b], y_val[a:b], kl))) for a, b in batched(len(x_val), 4096)]
                 return {**logs, "val_loss": sum(parts) / len(x_val)}
 
         return train_epochs(
@@ -236,11 +255,29 @@ class VAE(SpecModel, keras.Model):
             draw,
             epochs=int(epochs),
             steps_per_epoch=steps_per_epoch,
-            step_bytes=batch * int(np.prod(x.shape[1:])) * 4,
+            step_bytes=batch * (int(np.prod(x.shape[1:])) + y.shape[1]) * 4,
             callbacks=list(callbacks),
             epoch_end=epoch_end,
             max_steps_per_call=self.options.steps_per_call,
         )
+
+    def _label_inputs(self, x, labels):
+        """Label one-hots beside ``x`` for training: grids with labels need their codes; other
+        models take a (n, 1) placeholder (labels of a table are its condition segments)."""
+        if not self.label_dim:
+            if labels is not None:
+                raise UsageError("the vae family takes labels on grid data only; a table's conditions are its segments")
+            return np.zeros((len(x), 1), "float32")
+        if labels is None:
+            raise DataError("vae: this grid data has labels; pass their codes to train_on(labels=...)")
+        return label_one_hot(self.spec, check_label_codes(self.spec, labels, len(x)))
+
+    def _grid_labels(self, n, seed, conditions, labels):
+        """(codes, one-hots) of ``n`` grid samples: ``labels`` if given, else drawn."""
+        if not self.label_dim:
+            return None, np.zeros((int(n), 1), "float32")
+        codes = draw_labels(self.spec, n, seed, conditions) if labels is None else check_label_codes(self.spec, labels, n)
+        return codes, label_one_hot(self.spec, codes)
 
     # --- generation -----------------------------------------------------------------
     def _sample_conditions(self, batch, fixed, mask, seed):
@@ -267,26 +304,26 @@ class VAE(SpecModel, keras.Model):
             fn = {
                 "sample": self._sample_fn,
                 "encode": self._encode_fn,
-                "decode_mode": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, False),
-                "decode_sample": lambda z, fixed, mask: self._decode_fn(z, fixed, mask, True),
+                "decode_mode": lambda z, y, fixed, mask: self._decode_fn(z, fixed, mask, False, y=y),
+                "decode_sample": lambda z, y, fixed, mask: self._decode_fn(z, fixed, mask, True, y=y),
             }[name]
             self._fns[name] = StatelessFunction(self, fn, seed_generator=self.sample_seed, jit=jit)
         return self._fns[name]
 
-    def _sample_fn(self, rows, fixed, mask):
+    def _sample_fn(self, rows, fixed, mask, temperature):
+        """``rows``: one row per sample (grids: the label one-hots to generate for)."""
         if not self.is_table:
-            z = keras.random.normal((ops.shape(rows)[0], self.options.latent_dim), seed=self.sample_seed)
-            return self._decode_fn(z, fixed, mask, True)
-        return self._decode_fn(None, fixed, mask, True, rows=rows)
+            z = keras.random.normal((ops.shape(rows)[0], self.options.latent_dim), seed=self.sample_seed) * temperature
+            return self._decode_fn(z, fixed, mask, True, y=rows)
+        return self._decode_fn(None, fixed, mask, True, rows=rows, temperature=temperature)
 
-    def _decode_fn(self, z, fixed, mask, sample, rows=None):
-        """Grids decoded from ``z``, or table rows decoded from ``z`` (``None``: drawn from
-        the prior for each of ``rows``) as a list of (width, rows) column pieces: tables
-        are decoded in independent pieces (``in_row_chunks``), each drawing its own
-        random numbers."""
+    def _decode_fn(self, z, fixed, mask, sample, rows=None, y=None, temperature=1.0):
+        """Grids decoded from ``z`` (and the label one-hots ``y``), or table rows decoded
+        from ``z`` (``None``: drawn from the prior, scaled by ``temperature``, for each of
+        ``rows``) as a list of (width, rows) column pieces: tables are decoded in
+        independent pieces (``in_row_chunks``), each drawing its own random numbers."""
         if not self.is_table:
-            cond = self._sample_conditions(ops.shape(z)[0], fixed, mask, self.sample_seed) if self.cond_dim else None
-            return self._decode(z, cond)
+            return self._decode(z, y if self.label_dim else None)
         o = self.options
         settings = dict(greedy=o.greedy, auxiliary_temperature=o.auxiliary_temperature)
         log_sigma = self._clipped_log_sigma() if sample else None
@@ -295,7 +332,7 @@ class VAE(SpecModel, keras.Model):
 
         def piece(start, stop, seed):
             count = ops.shape(given[start:stop])[0]
-            part_z = ops.transpose(standard_normal(latent, count, seed)) if z is None else z[start:stop]
+            part_z = ops.transpose(standard_normal(latent, count, seed)) * temperature if z is None else z[start:stop]
             cond = self._sample_conditions(count, fixed, mask, seed) if self.cond_dim else None
             out = ops.transpose(self.decoder(part_z if cond is None else ops.concatenate([part_z, cond], axis=-1)))
             if sample:
@@ -309,8 +346,8 @@ class VAE(SpecModel, keras.Model):
 
         return in_row_chunks(piece, ops.shape(given)[0], seed_generator=self.sample_seed)
 
-    def _encode_fn(self, x):
-        return self._encode(x)[0]
+    def _encode_fn(self, x, y):
+        return self._encode(x, y if self.label_dim else None)[0]
 
     def _condition_arrays(self, conditions):
         """(fixed, mask) rows of shape (1, cond_dim) for the honoured conditions."""
@@ -335,44 +372,61 @@ class VAE(SpecModel, keras.Model):
         names = {s.name for s in self.cond_segments}
         return {k: v for k, v in checked.items() if k in names}
 
-    def generate(self, n, *, seed, conditions=None, controls=None, batch_size=65536):
-        """``n`` rows (table) or grids; identical for an identical ``seed`` and batch size."""
+    def sample(self, n, *, seed, conditions=None, controls=None, batch_size=65536, labels=None):
+        """``n`` rows (table) or grids and their label codes (grids with labels: ``labels``
+        if given, else label conditions and training frequencies); identical for an
+        identical ``seed`` and batch size."""
         n = int(n)
+        temperature = np.float32(self.parse_controls(controls).temperature)
+        codes, onehot = self._grid_labels(n, seed, conditions, labels)
         if n <= 0:
-            return np.zeros((0, *self.spec.shape), "float32")
+            return Samples(np.zeros((0, *self.spec.shape), "float32"), codes)
         fixed, mask = self._condition_arrays(conditions)
         fn = self._fn("sample")
-        return fill_batches(
+
+        def rows(a, b):  # tables: a placeholder row per sample; grids: the label one-hots
+            return np.zeros((b - a,), "float32") if self.is_table else onehot[a:b]
+
+        x = fill_batches(
             n,
             batch_size,
             self.spec.shape,
-            lambda k, a, b: fn(np.zeros((b - a,), "float32"), fixed, mask, state=seed_state(seed, k)),
+            lambda k, a, b: fn(rows(a, b), fixed, mask, temperature, state=seed_state(seed, k)),
             transposed=self.is_table,
         )
+        return Samples(x, codes)
+
+    def generate(self, n, *, seed, conditions=None, controls=None, batch_size=65536):
+        """The arrays of ``sample``."""
+        return self.sample(n, seed=seed, conditions=conditions, controls=controls, batch_size=batch_size).x
 
     # --- latent tools ----------------------------------------------------------------
     def sample_latent(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` draws from the N(0, I) prior, shape (n, latent_dim)."""
         return np.random.default_rng(seed).standard_normal((int(n), self.options.latent_dim)).astype("float32")
 
-    def encode(self, x: np.ndarray, batch_size: int = 65536) -> np.ndarray:
-        """Posterior means of the latent codes of encoded data ``x``."""
+    def encode(self, x: np.ndarray, batch_size: int = 65536, labels: np.ndarray | None = None) -> np.ndarray:
+        """Posterior means of the latent codes of encoded data ``x`` (with its label
+        codes ``labels`` on grids with labels)."""
         x = self._check_data(x)
+        y = self._label_inputs(x, labels)
         fn = self._fn("encode")
-        return np.concatenate([to_numpy(fn(x[a:b])) for a, b in batched(len(x), batch_size)], axis=0)
+        return np.concatenate([to_numpy(fn(x[a:b], y[a:b])) for a, b in batched(len(x), batch_size)], axis=0)
 
-    def decode_latent(self, z, *, conditions=None, sample: bool = False, seed: int = 0, batch_size: int = 65536):
+    def decode_latent(self, z, *, conditions=None, sample: bool = False, seed: int = 0, batch_size: int = 65536, labels=None):
         """Decode latent codes. ``sample=False`` gives the decoder's mode (means, argmax
         one-hots, binary logit > 0); ``sample=True`` draws rows as ``generate`` does.
-        Unfixed condition segments are drawn from training frequencies with ``seed``."""
+        Unfixed condition segments (and, on grids, labels not given in ``labels``) are
+        drawn from training frequencies with ``seed``."""
         z = np.asarray(z, dtype="float32").reshape(-1, self.options.latent_dim)
+        _, onehot = self._grid_labels(len(z), seed, conditions, labels)
         fixed, mask = self._condition_arrays(conditions)
         fn = self._fn("decode_sample" if sample else "decode_mode")
         return fill_batches(
             len(z),
             batch_size,
             self.spec.shape,
-            lambda k, a, b: fn(z[a:b], fixed, mask, state=seed_state(seed, k)),
+            lambda k, a, b: fn(z[a:b], onehot[a:b], fixed, mask, state=seed_state(seed, k)),
             transposed=self.is_table,
         )
 
@@ -400,12 +454,12 @@ class VAEFamily(ModelFamily):
     name = "vae"
     description = "Variational autoencoder with mixed-type likelihoods (TVAE-like); conv for grids"
     layouts = ("table", "grid")
+    label_layouts = ("grid",)  # a table's conditions are its own categorical segments (condition_on)
     Options = VAEOptions
 
     def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> VAE:
         opts = as_options(options, VAEOptions)
-        if spec.layout not in self.layouts:
-            raise UsageError(f"the vae family takes {' or '.join(self.layouts)} data, not {spec.layout!r}; choose another family")
+        self.check_spec(spec)
         names = {s.name: s for s in spec.segments}
         for name in opts.condition_on:
             seg = names.get(name)

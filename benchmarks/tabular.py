@@ -43,12 +43,14 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _fresh import rss_mib, run_in_fresh_process  # noqa: E402
+
 TARGETS = {"breast_cancer": ("diagnosis", "classification"), "diabetes": ("target", "regression"), "large": ("diagnosis", "classification")}
 SDV_NAMES = {"copula": "GaussianCopulaSynthesizer", "vae": "TVAESynthesizer", "gan": "CTGANSynthesizer"}
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+_rss_mib = rss_mib
 
 
 def make_large_table(rows: int, path: Path, seed: int = 0) -> Path:
@@ -183,34 +185,9 @@ def _fit_sdv(st, Metadata, family, train, holdout, recipe, plugin, args) -> dict
             "ml_efficacy": s["ml_efficacy_ratio"]}
 
 
-def _worker(results, job, family, dataset, source, args):
-    try:
-        results.put(job(family, dataset, source, args))
-    except Exception as exc:  # report and carry on with the other pairs
-        results.put({"family": family, "dataset": dataset, "error": f"{type(exc).__name__}: {exc}"})
-
-
 def _run_in_fresh_process(ctx, job, family, dataset, source, args) -> dict:
-    """``job`` (``bench_one`` or ``bench_sdv``) in a new process; a worker that dies without
-    reporting (a crash in a native library) gives an error row with its exit code instead
-    of a hung benchmark."""
-    results = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(results, job, family, dataset, source, args))
-    proc.start()
-    while True:
-        try:
-            row = results.get(timeout=5)
-            break
-        except queue.Empty:
-            if not proc.is_alive():
-                try:
-                    row = results.get(timeout=1)  # it may have reported just before exiting
-                except queue.Empty:
-                    row = {"family": family, "dataset": dataset,
-                           "error": f"the worker process exited with code {proc.exitcode} without a result"}
-                break
-    proc.join()
-    return row
+    """``job`` (``bench_one`` or ``bench_sdv``) in a new process (``_fresh.py``)."""
+    return run_in_fresh_process(ctx, job, {"family": family, "dataset": dataset}, family, dataset, source, args)
 
 
 def median_row(runs: list[dict]) -> dict:

@@ -163,7 +163,7 @@ def run(ctx: click.Context, recipe_path: Path, out_dir: Path | None, seed: int |
         _print_json(result.as_dict())
         return
     click.echo(f"bundle:    {result.bundle_dir}")
-    click.echo(f"synthetic: {result.synthetic_dir} ({len(result.files)} file{'s' if len(result.files) != 1 else ''}, {recipe_obj.model.generate.n} records)")
+    click.echo(f"synthetic: {result.synthetic_dir} ({len(result.files)} file{'s' if len(result.files) != 1 else ''}, {result.records} records)")
     for path in result.report_files:
         click.echo(f"report:    {path}")
     summary = _headline(result.report)

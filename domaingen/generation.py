@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,7 @@ def write_shards(
     n = requested_total(bundle, recipe, n)
 
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     header = {
         "bundle_weights_sha256": bundle.meta["weights_sha256"],
@@ -175,28 +177,33 @@ def write_shards(
         manifest["complete"] = len(done) == len(sizes)
         _write_manifest(out_dir, manifest)
 
-    opts = dict(header["options"])
-    with progress.task("generating", len(sizes)) as bar:
-        bar.advance(len(sizes) - len(todo))
-        if engine == "local":
-            for k in todo:
-                record(_run_shard(bundle, opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)))
-                bar.advance(1)
-        elif engine == "processes":
-            import multiprocessing
-
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [
-                    pool.submit(_run_shard_in_worker, str(bundle.path), opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)) for k in todo
-                ]
-                for fut in as_completed(futures):
-                    record(fut.result())
+    try:
+        opts = dict(header["options"])
+        with progress.task("generating", len(sizes)) as bar:
+            bar.advance(len(sizes) - len(todo))
+            if engine == "local":
+                for k in todo:
+                    record(_run_shard(bundle, opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)))
                     bar.advance(1)
-        else:
-            for entry in _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers):
-                record(entry)
-                bar.advance(1)
+            elif engine == "processes":
+                import multiprocessing
+
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                    futures = [
+                        pool.submit(_run_shard_in_worker, str(bundle.path), opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)) for k in todo
+                    ]
+                    for fut in as_completed(futures):
+                        record(fut.result())
+                        bar.advance(1)
+            else:
+                for entry in _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers):
+                    record(entry)
+                    bar.advance(1)
+    except BaseException:
+        if created and not done:  # a run that wrote nothing leaves no folder behind
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     overview = plugin.write_overview(bundle, out_dir, recipe.generate_options, derive_seed(seed, "overview"))
     manifest["overview"] = [{"path": Path(p).relative_to(out_dir).as_posix(), "sha256": sha256_file(p)} for p in overview]
     record()

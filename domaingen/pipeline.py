@@ -38,12 +38,14 @@ class RunResult:
     report: dict[str, Any] | None
     report_files: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    records: int = 0  # synthetic records written
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "out_dir": str(self.out_dir),
             "bundle": str(self.bundle_dir),
             "synthetic": [str(p) for p in self.files],
+            "records": self.records,
             "reports": [str(p) for p in self.report_files],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "report": self.report,
@@ -145,6 +147,7 @@ def run(recipe: Recipe, out_dir: str | Path, *, progress: ProgressReporter | Non
     synthetic_dir = out_dir / "synthetic"
     manifest = write_shards(bundle, synthetic_dir, gen.n, overwrite=True, progress=progress)
     files = [synthetic_dir / f["path"] for shard in manifest["shards"] for f in shard["files"]]
+    records = sum(int(shard["records"]) for shard in manifest["shards"])
     seconds["generate"] = time.perf_counter() - started
 
     report, report_files = None, []
@@ -155,7 +158,7 @@ def run(recipe: Recipe, out_dir: str | Path, *, progress: ProgressReporter | Non
         report = evaluate(recipe, synthetic, out_dir=out_dir, data=data)
         report_files = [p for p in (out_dir / "report.json", out_dir / "report.html") if p.exists()]
         seconds["evaluate"] = time.perf_counter() - started
-    return RunResult(out_dir, out_dir / "bundle", synthetic_dir, files, report, report_files, seconds)
+    return RunResult(out_dir, out_dir / "bundle", synthetic_dir, files, report, report_files, seconds, records)
 
 
 def _fingerprint(x: np.ndarray, labels: np.ndarray | None = None) -> str:

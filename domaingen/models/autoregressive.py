@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .._quiet import keras_module
 from ..errors import DataError, UsageError
@@ -80,32 +80,37 @@ class TransformerOptions(StrictModel):
     steps_per_execution: int = Field(8, ge=1)
 
 
+class TokenControls(StrictModel):
+    """Sampling controls of the ``rnn`` and ``transformer`` families (module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    temperature: float = Field(1.0, ge=0.0, le=100.0, description="softmax temperature; 0 = greedy")
+    top_k: int | None = Field(None, ge=0, description="keep the k most probable tokens (0 or None = off)")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="nucleus sampling mass (None or 1 = off)")
+    max_length: int | None = Field(None, ge=1, description="total tokens including the primer (default: the training length)")
+    primer: Any = Field(None, description="int token array, 1-D (shared) or 2-D (one row per sample)")
+    allowed_tokens: Any = Field(None, description="bool mask over the vocabulary")
+
+
 class _Controls:
-    """Validated sampling controls (see the module docstring)."""
+    """Sampling controls checked against the model (vocabulary, positions, primer shape)."""
 
     def __init__(self, model: "_Autoregressive", controls: dict[str, Any] | None, n: int):
-        c = dict(controls or {})
-        known = {"temperature", "top_k", "top_p", "primer", "max_length", "allowed_tokens"}
-        unknown = sorted(set(c) - known)
-        if unknown:
-            raise UsageError(f"unknown sampling controls {unknown}; use {sorted(known)}")
+        c = model.parse_controls(controls)
         spec, vocab = model.spec, model.spec.vocab_size
-        self.temperature = float(c.get("temperature", 1.0))
-        if self.temperature < 0:
-            raise UsageError("temperature must be >= 0 (0 = greedy)")
-        self.top_k = int(c.get("top_k") or 0)
-        self.top_p = float(c.get("top_p") if c.get("top_p") is not None else 1.0)
-        if self.top_k < 0 or not 0.0 < self.top_p <= 1.0:
-            raise UsageError("top_k must be >= 0 and top_p in (0, 1]")
-        self.max_length = int(c.get("max_length") or spec.shape[0])
+        self.temperature = float(c.temperature)
+        self.top_k = int(c.top_k or 0)
+        self.top_p = float(c.top_p if c.top_p is not None else 1.0)
+        self.max_length = int(c.max_length or spec.shape[0])
         if self.max_length > model.max_positions:
             raise UsageError(
                 f"max_length {self.max_length} exceeds the {model.max_positions} positions this model was "
                 "built for; set model.options.max_length higher and retrain"
             )
         allowed = np.ones(vocab, bool)
-        if c.get("allowed_tokens") is not None:
-            allowed = np.asarray(c["allowed_tokens"], dtype=bool).reshape(-1)
+        if c.allowed_tokens is not None:
+            allowed = np.asarray(c.allowed_tokens, dtype=bool).reshape(-1)
             if allowed.shape != (vocab,):
                 raise UsageError(f"allowed_tokens must be a bool mask of length {vocab} (the vocabulary)")
             allowed = allowed.copy()
@@ -122,7 +127,7 @@ class _Controls:
         if not regular.any():
             raise UsageError("allowed_tokens leaves no token to sample; allow at least one regular token")
         self.allowed = allowed
-        primer = c.get("primer")
+        primer = c.primer
         bos = special.get("bos")
         if primer is not None:
             primer = np.asarray(primer)
@@ -148,6 +153,7 @@ class _Autoregressive(SpecModel, keras.Model):
     """Shared training and batched sampling of the token families."""
 
     layouts = ("tokens",)
+    Controls = TokenControls
 
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):

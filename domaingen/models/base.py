@@ -87,7 +87,11 @@ class GenerativeModel:
             return self.Controls(**dict(controls or {}))
         except ValidationError as exc:
             takes = ", ".join(self.Controls.model_fields) or "none"
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'controls'}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(
+                f"unknown control {'.'.join(map(str, e['loc']))!r}" if e["type"] == "extra_forbidden"
+                else f"{'.'.join(map(str, e['loc'])) or 'controls'}: {e['msg']}"
+                for e in exc.errors()
+            )
             raise UsageError(f"sampling controls of the {family} family: {problems} (it takes: {takes})") from None
 
     @abstractmethod

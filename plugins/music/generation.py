@@ -103,6 +103,12 @@ def _length_steps(codec: Codec, options: MusicGenerateOptions) -> int:
     return max(1, int(round(beats * 60.0 / float(codec.tempo_) / codec.step_seconds)))
 
 
+def _temperature(options: MusicGenerateOptions) -> dict:
+    """The temperature control for a vae/gan-like family, only when one was asked for: a
+    family that takes none (the copula) then refuses it instead of it being ignored."""
+    return {"temperature": float(options.temperature)} if options.temperature != 1.0 else {}
+
+
 def build_request(codec: Codec, options: MusicGenerateOptions) -> GenerationRequest:
     """Controls and the finishing filter for one generation run (see module doc)."""
     if isinstance(codec, SpectrogramCodec):
@@ -112,7 +118,7 @@ def build_request(codec: Codec, options: MusicGenerateOptions) -> GenerationRequ
                     f"generate.options.{name} needs a symbolic representation (melody or performance); "
                     "the spectrogram representation generates audio"
                 )
-        return GenerationRequest(controls={"temperature": options.temperature}, accept=_finisher(codec, options, None, None))
+        return GenerationRequest(controls=_temperature(options), accept=_finisher(codec, options, None, None))
 
     low, high = requested_pitch_range(codec, options)
     sequence = getattr(codec, "layout", "tokens") == "tokens"
@@ -121,7 +127,7 @@ def build_request(codec: Codec, options: MusicGenerateOptions) -> GenerationRequ
     if len(stream) and not sequence:
         raise ConditionError("a primer needs a sequence family (rnn or transformer); the vae/gan families take none")
 
-    controls: dict = {"temperature": float(options.temperature)}
+    controls: dict = {"temperature": float(options.temperature)} if sequence else _temperature(options)
     if sequence:
         steps = _length_steps(codec, options)
         if isinstance(codec, PerformanceCodec):

@@ -103,8 +103,13 @@ def _run_shard(bundle: Any, options: dict[str, Any], k: int, count: int, seed: i
     return {
         "index": k,
         "records": count,
-        "files": [{"path": Path(p).relative_to(out_dir).as_posix(), "sha256": sha256_file(p)} for p in paths],
+        "files": [_file_entry(p, out_dir) for p in paths],
     }
+
+
+def _file_entry(path: Any, out_dir: Any) -> dict[str, str]:
+    """A manifest's record of one written file: its path inside ``out_dir`` and checksum."""
+    return {"path": Path(path).relative_to(out_dir).as_posix(), "sha256": sha256_file(path)}
 
 
 _WORKER_BUNDLES: dict[str, Any] = {}
@@ -178,36 +183,38 @@ def write_shards(
         _write_manifest(out_dir, manifest)
 
     try:
-        opts = dict(header["options"])
         with progress.task("generating", len(sizes)) as bar:
             bar.advance(len(sizes) - len(todo))
-            if engine == "local":
-                for k in todo:
-                    record(_run_shard(bundle, opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)))
-                    bar.advance(1)
-            elif engine == "processes":
-                import multiprocessing
-
-                ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                    futures = [
-                        pool.submit(_run_shard_in_worker, str(bundle.path), opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)) for k in todo
-                    ]
-                    for fut in as_completed(futures):
-                        record(fut.result())
-                        bar.advance(1)
-            else:
-                for entry in _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers):
-                    record(entry)
-                    bar.advance(1)
+            for entry in _shard_entries(engine, bundle, dict(header["options"]), todo, sizes, seed, batch_size, fmt, out_dir, workers):
+                record(entry)
+                bar.advance(1)
     except BaseException:
         if created and not done:  # a run that wrote nothing leaves no folder behind
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
     overview = plugin.write_overview(bundle, out_dir, recipe.generate_options, derive_seed(seed, "overview"))
-    manifest["overview"] = [{"path": Path(p).relative_to(out_dir).as_posix(), "sha256": sha256_file(p)} for p in overview]
+    manifest["overview"] = [_file_entry(p, out_dir) for p in overview]
     record()
     return manifest
+
+
+def _shard_entries(engine, bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers):
+    """Generate the shards ``todo`` on ``engine``; yield each one's manifest entry as it completes."""
+    if engine == "local":
+        for k in todo:
+            yield _run_shard(bundle, opts, k, sizes[k], seed, batch_size, fmt, str(out_dir))
+    elif engine == "processes":
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(_run_shard_in_worker, str(bundle.path), opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)) for k in todo
+            ]
+            for fut in as_completed(futures):
+                yield fut.result()
+    else:
+        yield from _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers)
 
 
 def _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers):

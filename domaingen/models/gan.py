@@ -10,8 +10,8 @@ and binary outputs relaxed Bernoulli during training; ``generate`` emits exact o
 and 0/1 draws. ``generate(conditions=...)`` honours ONE condition natively (the first
 one given; the plugin's filter handles the rest).
 
-Grids use a transposed-conv generator (tanh output) and a strided-conv critic: DCGAN with
-the standard loss (default) or WGAN-GP with ``loss: wgan-gp``. When the DataSpec has
+Grids use a transposed-conv generator (batch-normalised, tanh output) and a strided-conv
+critic: DCGAN with the standard loss (default) or WGAN-GP with ``loss: wgan-gp``. When the DataSpec has
 labels (an image's class) it is a class-conditional GAN: the generator takes the labels'
 one-hots beside its noise, and the critic sees them by projection (Miyato & Koyama 2018:
 score = head(φ(x)) + <embed(y), φ(x)>, ``label_mode: projection``, default) or as an
@@ -45,7 +45,7 @@ from ._labels import check_label_codes, draw_labels, label_one_hot
 from ._options import SpecModel, as_options
 from ._table import CategoryBlocks, TableLayout, check_table_data
 from .base import ModelFamily, Samples
-from .layers import conv_decoder, conv_encoder, dense_network, grid_channels
+from .layers import conv_decoder, conv_encoder, dense_network, grid_batch_cap, grid_channels
 
 __all__ = ["GANOptions", "GANControls", "GAN", "GANFamily", "family"]
 
@@ -62,7 +62,9 @@ class GANOptions(StrictModel):
     generator_hidden: list[int] = Field(default_factory=lambda: [128, 128], description="table: residual generator widths")
     discriminator_hidden: list[int] = Field(default_factory=lambda: [256, 256], description="table: critic widths")
     conv_filters: list[int] = Field(default_factory=lambda: [32, 64], description="grid: critic conv filters (generator mirrors them)")
-    loss: Literal["wgan-gp", "standard"] | None = Field(None, description="wgan-gp (default) or standard (DCGAN non-saturating)")
+    loss: Literal["wgan-gp", "standard"] | None = Field(
+        None, description="wgan-gp or standard (DCGAN's non-saturating loss); None: wgan-gp for tables, standard for grids"
+    )
     gp_weight: float = Field(10.0, ge=0.0, description="gradient-penalty weight (wgan-gp)")
     pac: int | None = Field(None, ge=1, description="PacGAN pack size; None: 10 for tables, 1 for grids")
     critic_steps: int = Field(1, ge=1, description="critic updates per generator update")
@@ -73,6 +75,7 @@ class GANOptions(StrictModel):
     beta_2: float = Field(0.9, ge=0.0, lt=1.0)
     jit_compile: bool | None = Field(None, description="XLA on TensorFlow (JAX always compiles); None = off")
     steps_per_call: int = Field(MAX_STEPS_PER_CALL, ge=1, description="most training steps per compiled call")
+    batch_norm: bool = Field(True, description="grid: batch normalisation in the generator (DCGAN's)")
     label_mode: Literal["projection", "concat"] = Field("projection", description="grid labels: how the critic sees them")
     critic_features: int = Field(128, ge=1, description="grid labels: width of the critic's feature vector φ(x)")
 
@@ -98,7 +101,8 @@ class GAN(SpecModel, keras.Model):
         self._init_state(spec, options, seed)
         o = self.options
         self.is_table = self.spec.layout == "table"
-        self.loss_kind = o.loss or "wgan-gp"  # grids too: the standard loss collapsed on digits (seed 42) where WGAN-GP did not
+        # grids: DCGAN's loss with batch-normalised generator measured best on digits (benchmarks/images.py)
+        self.loss_kind = o.loss or ("wgan-gp" if self.is_table else "standard")
         self.pac = int(o.pac or (10 if self.is_table else 1))
         if self.is_table:
             self.layout = TableLayout(self.spec)
@@ -123,7 +127,9 @@ class GAN(SpecModel, keras.Model):
             if self.cond_dim and self.pac > 1:
                 raise UsageError("gan: pac > 1 cannot be used with labelled grid data; remove model.options.pac")
             h, w, c = grid_channels(self.spec.shape)
-            self.generator = conv_decoder(o.noise_dim + self.cond_dim, self.spec.shape, o.conv_filters[::-1], name="generator")
+            self.generator = conv_decoder(
+                o.noise_dim + self.cond_dim, self.spec.shape, o.conv_filters[::-1], name="generator", batch_norm=o.batch_norm
+            )
             if self.cond_dim and o.label_mode == "projection":
                 self.discriminator = conv_encoder((h, w, c), o.conv_filters, o.critic_features, name="discriminator")
                 self.critic_head = keras.layers.Dense(1, name="critic_head")
@@ -354,6 +360,8 @@ class GAN(SpecModel, keras.Model):
             onehot = label_one_hot(self.spec, codes)
         if n <= 0:
             return Samples(np.zeros((0, *self.spec.shape), "float32"), codes)
+        if not self.is_table:  # conv activations, not the output, bound a grid batch's memory
+            batch_size = min(int(batch_size), grid_batch_cap(self.spec.shape, self.options.conv_filters))
         width = self.spec.width if self.is_table else 1
         cond_fixed = np.zeros((1, max(1, self.cond_dim)), "float32")
         use_fixed = np.zeros((1, 1), "float32")

@@ -34,7 +34,7 @@ from ._random import standard_normal
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
 from ._table import TableLayout, check_table_data
 from .base import ModelFamily, Samples
-from .layers import conv_decoder, conv_encoder, dense_network
+from .layers import conv_decoder, conv_encoder, dense_network, grid_batch_cap
 from .likelihoods import bernoulli_nll, gaussian_nll, kl_standard_normal
 
 __all__ = ["VAEOptions", "VAEControls", "VAE", "VAEFamily", "family"]
@@ -381,6 +381,8 @@ class VAE(SpecModel, keras.Model):
         codes, onehot = self._grid_labels(n, seed, conditions, labels)
         if n <= 0:
             return Samples(np.zeros((0, *self.spec.shape), "float32"), codes)
+        if not self.is_table:  # conv activations, not the output, bound a grid batch's memory
+            batch_size = min(int(batch_size), grid_batch_cap(self.spec.shape, self.options.conv_filters))
         fixed, mask = self._condition_arrays(conditions)
         fn = self._fn("sample")
 
@@ -420,6 +422,8 @@ class VAE(SpecModel, keras.Model):
         drawn from training frequencies with ``seed``."""
         z = np.asarray(z, dtype="float32").reshape(-1, self.options.latent_dim)
         _, onehot = self._grid_labels(len(z), seed, conditions, labels)
+        if not self.is_table:
+            batch_size = min(int(batch_size), grid_batch_cap(self.spec.shape, self.options.conv_filters))
         fixed, mask = self._condition_arrays(conditions)
         fn = self._fn("decode_sample" if sample else "decode_mode")
         return fill_batches(

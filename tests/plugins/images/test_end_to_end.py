@@ -161,3 +161,14 @@ def test_bad_images_exit_2_and_leave_nothing_behind(tmp_path):
     assert not out.exists() or not any(out.rglob("*"))
     result = CliRunner().invoke(cli, ["run", str(recipe_path), "--out", str(out), "--set", "model.family=copula"])
     assert result.exit_code == 2 and "does not support the 'copula' family" in result.output
+
+
+def test_evaluate_reads_the_shards_back(demo, tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        cli, ["evaluate", "--recipe", str(DEMO), "--synthetic", str(demo.synthetic_dir), "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["records"]["synthetic"] == 300
+    assert report["metrics"]["conditional_accuracy"] >= 0.8

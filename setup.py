@@ -45,6 +45,8 @@ setup(
         "music21>=9",
         # images plugin
         "Pillow>=10.1",
+        # text plugin: byte-level BPE vocabularies
+        "tokenizers>=0.23",
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16"],

@@ -15,7 +15,19 @@ of the prefix). The step also applies the sampling controls:
   ``pad`` and ``bos`` are never sampled; ``eos`` stays allowed so sequences can end;
 - ``primer``: int array, 1-D (shared) or 2-D (one row per sample); a ``bos`` is put in
   front when the DataSpec has one and the primer does not start with it;
-- ``max_length``: total tokens including the primer (default ``spec.shape[0]``).
+- ``max_length``: total tokens including the primer (default ``spec.shape[0]``); it may
+  exceed the positions a transformer was trained on: when its key/value cache is full,
+  the cache is rebuilt from the last half of the window (the tokens are replayed at
+  positions 0.. and generation goes on), so a model trained on 256-token windows writes
+  2,000 tokens, each conditioned on at least the previous ``positions / 2``;
+- ``repetition_penalty`` (CTRL's: the logit of every token already in the sequence is
+  divided by it when positive, multiplied when negative; 1.0 = off) and
+  ``no_repeat_ngram`` (n > 0: a token that would repeat an n-gram already in the
+  sequence is never drawn).
+
+Labels (``DataSpec.labels``, e.g. a passage's topic): their one-hots pass through a
+learned projection that is added to every position's token embedding, in training and
+sampling; ``sample`` draws them from the training frequencies unless given or conditioned.
 
 Sequences start with ``bos`` when the DataSpec has one, otherwise with a first token
 drawn from the training data's first-token frequencies. After ``eos`` every position is
@@ -35,8 +47,9 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._backend import StatelessFunction, batched, resolve_jit, resolve_steps_per_execution, to_numpy
+from ._labels import check_label_codes, draw_labels, label_one_hot
 from ._options import SpecModel, as_options
-from .base import ModelFamily
+from .base import ModelFamily, Samples
 from .layers import PositionEmbedding, TransformerBlock
 
 __all__ = [
@@ -53,6 +66,7 @@ __all__ = [
 keras = keras_module()
 ops = keras.ops
 _NEG = -1e9
+MAX_SAMPLE_TOKENS = 1_000_000  # a longer max_length is a mistake, not a wish
 
 
 class RNNOptions(StrictModel):
@@ -88,7 +102,11 @@ class TokenControls(StrictModel):
     temperature: float = Field(1.0, ge=0.0, le=100.0, description="softmax temperature; 0 = greedy")
     top_k: int | None = Field(None, ge=0, description="keep the k most probable tokens (0 or None = off)")
     top_p: float | None = Field(None, gt=0.0, le=1.0, description="nucleus sampling mass (None or 1 = off)")
-    max_length: int | None = Field(None, ge=1, description="total tokens including the primer (default: the training length)")
+    max_length: int | None = Field(
+        None, ge=1, le=MAX_SAMPLE_TOKENS, description="total tokens including the primer (default: the training length)"
+    )
+    repetition_penalty: float = Field(1.0, gt=0.0, le=100.0, description="CTRL repetition penalty (1 = off)")
+    no_repeat_ngram: int = Field(0, ge=0, le=64, description="never repeat an n-gram of this size (0 = off)")
     primer: Any = Field(None, description="int token array, 1-D (shared) or 2-D (one row per sample)")
     allowed_tokens: Any = Field(None, description="bool mask over the vocabulary")
 
@@ -103,11 +121,8 @@ class _Controls:
         self.top_k = int(c.top_k or 0)
         self.top_p = float(c.top_p if c.top_p is not None else 1.0)
         self.max_length = int(c.max_length or spec.shape[0])
-        if self.max_length > model.max_positions:
-            raise UsageError(
-                f"max_length {self.max_length} exceeds the {model.max_positions} positions this model was "
-                "built for; set model.options.max_length higher and retrain"
-            )
+        self.repetition_penalty = float(c.repetition_penalty)
+        self.no_repeat_ngram = int(c.no_repeat_ngram)
         allowed = np.ones(vocab, bool)
         if c.allowed_tokens is not None:
             allowed = np.asarray(c.allowed_tokens, dtype=bool).reshape(-1)
@@ -154,6 +169,7 @@ class _Autoregressive(SpecModel, keras.Model):
 
     layouts = ("tokens",)
     Controls = TokenControls
+    embed_width: int = 0  # width of the token embedding the label projection adds to
 
 
     def __init__(self, spec: dict, options: dict | None = None, seed: int = 0, **kwargs):
@@ -167,10 +183,32 @@ class _Autoregressive(SpecModel, keras.Model):
         self.start_frequencies = self.add_weight(
             name="start_frequencies", shape=(self.vocab,), initializer="ones", trainable=False
         )
+        self.label_dim = self.spec.label_width
         self._fns: dict[str, StatelessFunction] = {}
 
-    # subclasses: _build_network(), call(tokens, training), initial_state(batch, length), step(token, state, pos)
+    # subclasses: call(inputs, training), initial_state(batch, length), step(token, state, pos, y), embed_width
     max_positions: int = 1 << 30
+
+    def _build_label_projection(self) -> None:
+        """Labels' one-hots -> an addition to every token embedding (no labels: none)."""
+        self.label_projection = None
+        if self.label_dim:
+            self.label_projection = keras.layers.Dense(self.embed_width, use_bias=False, name="label_projection")
+            self.label_projection.build((None, self.label_dim))
+
+    def _with_labels(self, h, y):
+        """Token embeddings ``h`` (batch, [time,] width) plus the projected labels ``y``."""
+        if self.label_projection is None:
+            return h
+        shift = self.label_projection(y)
+        return h + (shift[:, None, :] if len(ops.shape(h)) == 3 else shift)
+
+    @staticmethod
+    def _split_inputs(inputs):
+        """(tokens, label one-hots or None) from ``call``'s input."""
+        if isinstance(inputs, (list, tuple)):
+            return inputs[0], inputs[1]
+        return inputs, None
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y_pred is None:
@@ -189,8 +227,20 @@ class _Autoregressive(SpecModel, keras.Model):
             raise DataError(f"{self.name}: sequences of {x.shape[1]} tokens exceed the model's {self.max_positions} positions")
         return x.astype("int32")
 
-    def train_on(self, x, *, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
+    def _label_inputs(self, n, labels):
+        """Label one-hots for ``n`` sequences (``None`` when the spec has no labels)."""
+        if not self.label_dim:
+            if labels is not None:
+                raise UsageError(f"the {self.family} family was built for data without labels; retrain with labelled data")
+            return None
+        if labels is None:
+            raise DataError(f"{self.family}: this data has labels; pass their codes to train_on(labels=...)")
+        return label_one_hot(self.spec, check_label_codes(self.spec, labels, n))
+
+    def train_on(self, x, *, labels=None, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
+        """Next-token training with ``Model.fit``; ``labels``: the sequences' label codes."""
         x = self._check_tokens(x)
+        onehot = self._label_inputs(len(x), labels)
         counts = np.bincount(x[:, 0], minlength=self.vocab).astype("float32")
         self.start_frequencies.assign(counts / counts.sum())
         keras.utils.set_random_seed(int(seed))
@@ -200,7 +250,7 @@ class _Autoregressive(SpecModel, keras.Model):
             steps_per_execution=resolve_steps_per_execution(self.options.steps_per_execution),
         )
         history = self.fit(
-            x[:, :-1],
+            x[:, :-1] if onehot is None else (x[:, :-1], onehot),
             x[:, 1:],
             epochs=int(epochs),
             batch_size=int(min(batch_size, len(x))),
@@ -212,12 +262,19 @@ class _Autoregressive(SpecModel, keras.Model):
         return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     # --- sampling ---------------------------------------------------------------------------
-    def _sample_step(self, token, state, pos, u, done, forced, use_forced, temperature, top_k, top_p, allowed):
-        logits, state = self.step(token, state, pos)
+    def _sample_step(
+        self, token, state, pos, u, done, forced, use_forced, temperature, top_k, top_p, allowed, y, seen, penalty, banned
+    ):
+        """One position for a batch: logits -> controls -> the next token. ``seen``
+        (batch, vocab) marks tokens already in each sequence (repetition penalty);
+        ``banned`` (batch or 1, vocab) those a no-repeat n-gram rule forbids."""
+        logits, state = self.step(token, state, pos, y)
         logits = ops.cast(logits, "float32")
-        greedy = ops.argmax(ops.where(allowed[None, :], logits, _NEG), axis=-1)
+        logits = ops.where(seen > 0, ops.where(logits > 0, logits / penalty, logits * penalty), logits)
+        allowed = ops.logical_and(allowed[None, :], ops.logical_not(banned))
+        greedy = ops.argmax(ops.where(allowed, logits, _NEG), axis=-1)
         logits = logits / ops.maximum(temperature, 1e-6)
-        logits = ops.where(allowed[None, :], logits, _NEG)
+        logits = ops.where(allowed, logits, _NEG)
         desc = ops.flip(ops.sort(logits, axis=-1), axis=-1)
         k = ops.where(top_k > 0, ops.minimum(top_k, self.vocab), self.vocab)
         kth = ops.take(desc, k - 1, axis=-1)[:, None]
@@ -236,7 +293,8 @@ class _Autoregressive(SpecModel, keras.Model):
         nxt = ops.where(use_forced, forced, nxt)
         nxt = ops.where(done, self.pad, nxt)
         done = ops.logical_or(done, ops.equal(nxt, self.eos))
-        return ops.cast(nxt, "int32"), state, done
+        seen = ops.maximum(seen, ops.one_hot(nxt, self.vocab, dtype="float32"))
+        return ops.cast(nxt, "int32"), state, done, seen
 
     def _step_fn(self):
         if "step" not in self._fns:
@@ -245,58 +303,95 @@ class _Autoregressive(SpecModel, keras.Model):
             )
         return self._fns["step"]
 
-    def generate(self, n, *, seed, conditions=None, controls=None, batch_size=1024):
-        """``n`` token sequences of ``max_length`` (default ``spec.shape[0]``); see the module
-        docstring for the controls. ``conditions`` are ignored (the plugin filters)."""
+    def sample(self, n, *, seed, conditions=None, controls=None, batch_size=1024, labels=None):
+        """``n`` token sequences of ``max_length`` (default ``spec.shape[0]``) and their label
+        codes; see the module docstring for the controls. Label conditions fix labels;
+        other ``conditions`` are left to the plugin's filter."""
         n = int(n)
         c = _Controls(self, controls, n)
         length = c.max_length
+        codes = None
+        if self.label_dim:
+            codes = draw_labels(self.spec, n, seed, conditions) if labels is None else check_label_codes(self.spec, labels, n)
         if n <= 0:
-            return np.zeros((0, length), "int32")
+            return Samples(np.zeros((0, length), "int32"), codes)
+        onehot = label_one_hot(self.spec, codes) if codes is not None else np.zeros((n, 1), "float32")
         rng = np.random.default_rng(seed)
+        window = min(length, self.max_positions)
+        batch_size = max(1, min(int(batch_size), self.max_batch(window)))
+        out = [self._sample_batch(c, rng, a, b, length, window, onehot[a:b]) for a, b in batched(n, batch_size)]
+        return Samples(np.concatenate(out, axis=0), codes)
+
+    def generate(self, n, *, seed, conditions=None, controls=None, batch_size=1024):
+        """The token arrays of ``sample``."""
+        return self.sample(n, seed=seed, conditions=conditions, controls=controls, batch_size=batch_size).x
+
+    def _first_tokens(self, c, u0, a, b):
+        """Each sequence's prefix: the primer (with ``bos``), or a first token drawn from
+        the training data's first-token frequencies."""
+        if c.primer is not None:
+            return c.primer[a:b]
+        freq = to_numpy(self.start_frequencies).astype("float64") * c.allowed
+        if freq.sum() <= 0:
+            freq = c.allowed.astype("float64")
+        cdf = np.cumsum(freq / freq.sum())
+        first = np.minimum(np.searchsorted(cdf, u0, side="right"), self.vocab - 1)
+        return first.astype("int32")[:, None]
+
+    def _sample_batch(self, c, rng, a, b, length, window, y):
+        """Tokens ``(b - a, length)`` of one batch. Model positions run within ``window``;
+        when it is full the state is rebuilt from the last ``window // 2`` tokens (replayed
+        as forced tokens from position 0) and sampling continues."""
+        bsz = b - a
+        u = rng.random((bsz, length), dtype=np.float32)
+        prefix = self._first_tokens(c, u[:, 0], a, b)
+        tokens = np.full((bsz, length), self.pad, "int32")
+        tokens[:, : prefix.shape[1]] = prefix
+        done = (prefix == self.eos).any(axis=1) if self.eos >= 0 else np.zeros(bsz, bool)
+        seen = np.zeros((bsz, self.vocab), "float32")
+        np.put_along_axis(seen, prefix.astype(np.int64), 1.0, axis=1)
+        ngrams = _NgramBan(c.no_repeat_ngram, self.vocab, tokens, prefix.shape[1]) if c.no_repeat_ngram else None
+        no_ban = np.zeros((1, self.vocab), bool)
         fn = self._step_fn()
-        batch_size = max(1, min(int(batch_size), self.max_batch(length)))
-        out = []
-        scalars = (
-            np.float32(c.temperature),
-            np.int32(c.top_k),
-            np.float32(c.top_p),
-            c.allowed,
-        )
-        for a, b in batched(n, batch_size):
-            bsz = b - a
-            u = rng.random((bsz, length), dtype=np.float32)
-            if c.primer is not None:
-                prefix = c.primer[a:b]
-            else:
-                freq = to_numpy(self.start_frequencies).astype("float64") * c.allowed
-                if freq.sum() <= 0:
-                    freq = c.allowed.astype("float64")
-                cdf = np.cumsum(freq / freq.sum())
-                first = np.minimum(np.searchsorted(cdf, u[:, 0], side="right"), self.vocab - 1)
-                prefix = first.astype("int32")[:, None]
-            tokens = np.full((bsz, length), self.pad, "int32")
-            tokens[:, : prefix.shape[1]] = prefix
-            done = np.zeros(bsz, bool)
-            if self.eos >= 0:
-                done = (prefix == self.eos).any(axis=1)
-            state = self.initial_state(bsz, length)
-            token = prefix[:, 0]
-            steps_out = []
-            p = prefix.shape[1]
-            for pos in range(length - 1):
-                forced_now = pos + 1 < p
-                forced = prefix[:, pos + 1] if forced_now else prefix[:, 0]
-                token, state, done = fn(
-                    token, state, np.int32(pos), u[:, pos + 1], done, forced, np.bool_(forced_now), *scalars
-                )
-                steps_out.append(token)
-                if self.eos >= 0 and pos % 16 == 15 and pos + 1 >= p and bool(np.all(to_numpy(done))):
-                    break
-            gen = np.stack([to_numpy(t) for t in steps_out], axis=1)
-            tokens[:, 1 : 1 + gen.shape[1]] = gen
-            out.append(tokens)
-        return np.concatenate(out, axis=0)
+        scalars = (np.float32(c.temperature), np.int32(c.top_k), np.float32(c.top_p), c.allowed)
+        penalty = np.float32(c.repetition_penalty)
+        p = prefix.shape[1]
+        keep = max(1, window // 2)
+
+        def step(token, state, wpos, at, done, forced, use_forced, seen, banned):
+            return fn(token, state, np.int32(wpos), u[:, at + 1], done, forced, np.bool_(use_forced), *scalars, y, seen, penalty, banned)
+
+        pending: list = []  # (position, token tensor): copied to numpy only when needed
+
+        def flush():
+            for at, t in pending:
+                tokens[:, at] = to_numpy(t)
+            pending.clear()
+
+        state, wpos, token = self.initial_state(bsz, window), 0, prefix[:, 0]
+        for pos in range(length - 1):
+            if wpos == window - 1 and window < length:  # cache full: rebuild it from the last `keep` tokens
+                flush()
+                state, start = self.initial_state(bsz, window), pos - keep + 1
+                for j in range(keep - 1):
+                    _, state, done, seen = step(tokens[:, start + j], state, j, pos, done, tokens[:, start + j + 1], True, seen, no_ban)
+                wpos, token = keep - 1, tokens[:, pos]
+            forced_now = pos + 1 < p
+            forced = prefix[:, pos + 1] if forced_now else prefix[:, 0]
+            banned = no_ban
+            if ngrams is not None and not forced_now:
+                flush()
+                banned = ngrams.banned(pos)
+            token, state, done, seen = step(token, state, wpos, pos, done, forced, forced_now, seen, banned)
+            pending.append((pos + 1, token))
+            wpos += 1
+            if ngrams is not None:
+                flush()
+                ngrams.add(pos + 1)
+            if self.eos >= 0 and pos % 16 == 15 and pos + 1 >= p and bool(np.all(to_numpy(done))):
+                break
+        flush()
+        return tokens
 
     def max_batch(self, length: int) -> int:
         """Largest number of sequences sampled at once (bounds the sampling state's memory)."""
@@ -327,10 +422,13 @@ class RNNModel(_Autoregressive):
             width = o.units
         self.head = keras.layers.Dense(self.vocab, name="head")
         self.head.build((None, None, width))
+        self.embed_width = o.embedding_dim
+        self._build_label_projection()
         self.built = True
 
-    def call(self, tokens, training=False):
-        h = self.drop(self.embedding(tokens), training=training)
+    def call(self, inputs, training=False):
+        tokens, y = self._split_inputs(inputs)
+        h = self.drop(self._with_labels(self.embedding(tokens), y), training=training)
         for layer in self.recurrent:
             h = self.drop(layer(h, training=training), training=training)
         return self.head(h)
@@ -340,8 +438,8 @@ class RNNModel(_Autoregressive):
         zeros = np.zeros((batch, self.options.units), "float32")
         return [[zeros] * n_states for _ in self.recurrent]
 
-    def step(self, token, state, pos):
-        h = self.embedding(token)
+    def step(self, token, state, pos, y):
+        h = self._with_labels(self.embedding(token), y)
         new_state = []
         for layer, st in zip(self.recurrent, state):
             h, st = layer.cell(h, list(st), training=False)
@@ -376,10 +474,13 @@ class TransformerModel(_Autoregressive):
         self.final_norm.build((None, None, o.dim))
         self.head = keras.layers.Dense(self.vocab, name="head")
         self.head.build((None, None, o.dim))
+        self.embed_width = o.dim
+        self._build_label_projection()
         self.built = True
 
-    def call(self, tokens, training=False):
-        h = self.drop(self.positions(self.embedding(tokens)), training=training)
+    def call(self, inputs, training=False):
+        tokens, y = self._split_inputs(inputs)
+        h = self.drop(self.positions(self._with_labels(self.embedding(tokens), y)), training=training)
         for block in self.blocks:
             h = block(h, training=training)
         return self.head(self.final_norm(h))
@@ -394,8 +495,8 @@ class TransformerModel(_Autoregressive):
         shape = (batch, o.heads, length, o.dim // o.heads)
         return [[np.zeros(shape, "float32"), np.zeros(shape, "float32")] for _ in self.blocks]
 
-    def step(self, token, state, pos):
-        h = self.embedding(token[:, None])
+    def step(self, token, state, pos, y):
+        h = self._with_labels(self.embedding(token[:, None]), y)
         h = h + ops.take(self.positions.embeddings, ops.reshape(pos, (1,)), axis=0)[None]
         new_state = []
         for block, (k_cache, v_cache) in zip(self.blocks, state):
@@ -404,10 +505,40 @@ class TransformerModel(_Autoregressive):
         return self.head(self.final_norm(h))[:, 0], new_state
 
 
+class _NgramBan:
+    """No-repeat n-gram rule for a batch (numpy): which next tokens would repeat an n-gram
+    already in each sequence. ``add(pos)`` registers the n-gram ending at ``pos``."""
+
+    def __init__(self, n: int, vocab: int, tokens: np.ndarray, prefix_length: int):
+        self.n, self.vocab, self.tokens = int(n), int(vocab), tokens
+        self.seen: list[dict[tuple, set]] = [dict() for _ in range(len(tokens))]
+        for pos in range(prefix_length):
+            self.add(pos)
+
+    def add(self, pos: int) -> None:
+        if pos + 1 < self.n:
+            return
+        grams = self.tokens[:, pos - self.n + 1 : pos + 1]
+        for seen, gram in zip(self.seen, grams):
+            seen.setdefault(tuple(gram[:-1]), set()).add(int(gram[-1]))
+
+    def banned(self, pos: int) -> np.ndarray:
+        """(batch, vocab) bool: tokens that, following position ``pos``, repeat an n-gram."""
+        out = np.zeros((len(self.tokens), self.vocab), bool)
+        if pos + 2 < self.n:
+            return out
+        contexts = self.tokens[:, pos - self.n + 2 : pos + 1]
+        for i, (seen, context) in enumerate(zip(self.seen, contexts)):
+            for token in seen.get(tuple(context), ()):
+                out[i, token] = True
+        return out
+
+
 class RNNFamily(ModelFamily):
     name = "rnn"
     description = "LSTM/GRU next-token model with batched, stateful sampling"
     layouts = ("tokens",)
+    label_layouts = ("tokens",)
     Options = RNNOptions
 
     def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> RNNModel:
@@ -421,6 +552,7 @@ class TransformerFamily(ModelFamily):
     name = "transformer"
     description = "Small decoder-only transformer with a key/value cache for sampling"
     layouts = ("tokens",)
+    label_layouts = ("tokens",)
     Options = TransformerOptions
 
     def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> TransformerModel:

@@ -11,6 +11,7 @@ from domaingen.models import autoregressive as ar
 
 from .conftest import (
     BOS,
+    CYCLE,
     EOS,
     PAD,
     SEQ_LEN,
@@ -116,10 +117,76 @@ def test_bad_controls_and_data_raise(trained):
         trained.train_on(np.full((4, SEQ_LEN), VOCAB), epochs=1, batch_size=2, learning_rate=1e-3, callbacks=[])
 
 
-def test_transformer_refuses_more_positions_than_built():
-    model = ar.transformer_family.build(TOKEN_SPEC, FAMILIES["transformer"][1], 0)
+def _endless_cycles(n: int, seed: int = 0) -> np.ndarray:
+    """bos then the cycle rule for the whole sequence (no eos): text that never ends."""
+    rng = np.random.default_rng(seed)
+    out = np.full((n, SEQ_LEN), BOS, "int32")
+    out[:, 1] = rng.integers(3, 3 + CYCLE, n)
+    for j in range(2, SEQ_LEN):
+        out[:, j] = next_token(out[:, j - 1])
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_generation_continues_past_the_training_window(name):
+    """Trained on 20-token windows, asked for 90 tokens: the rule holds all the way (the
+    transformer rebuilds its cache from the last half window when it is full)."""
+    from domaingen.spec import DataSpec
+
+    spec = DataSpec("tokens", (SEQ_LEN,), vocab_size=VOCAB, special_tokens={"pad": PAD, "bos": BOS})
+    family, options = FAMILIES[name]
+    model = family.build(spec, options, 0)
+    model.train_on(_endless_cycles(400), epochs=EPOCHS[name], batch_size=64, learning_rate=LR[name], callbacks=[], seed=0)
+    g = model.generate(16, seed=0, controls={"max_length": 90, "temperature": 0.0})
+    assert g.shape == (16, 90) and (g[:, 1:] >= 3).all()
+    assert rule_accuracy(g) > 0.97
+    sampled = model.generate(16, seed=1, controls={"max_length": 90})
+    assert rule_accuracy(sampled) > 0.9
     with pytest.raises(UsageError, match="max_length"):
-        model.generate(2, seed=0, controls={"max_length": SEQ_LEN + 1})
+        model.generate(1, seed=0, controls={"max_length": 10**7})
+
+
+def test_no_repeat_ngram_and_repetition_penalty(trained):
+    """The cycle repeats every 9 tokens; forbidding repeated bigrams must break it exactly,
+    and a repetition penalty must make repeated tokens rarer."""
+    g = trained.generate(64, seed=4, controls={"no_repeat_ngram": 2, "primer": [3, 4, 5]})
+    for row in g:
+        body = [int(t) for t in row if t >= 3]
+        bigrams = list(zip(body, body[1:]))
+        assert len(bigrams) == len(set(bigrams)), row
+
+    def repeats(x):
+        return np.mean([len(r[r >= 3]) - len(set(r[r >= 3])) for r in x])
+
+    plain = trained.generate(200, seed=5)
+    penalised = trained.generate(200, seed=5, controls={"repetition_penalty": 20.0})
+    assert repeats(penalised) < repeats(plain)
+
+
+def test_labels_select_the_rule_of_their_class():
+    """Label 'up' sequences count up the cycle, label 'down' ones count down; sampled
+    sequences must follow the rule of the label they were generated for."""
+    from domaingen.spec import DataSpec, Label
+
+    spec = DataSpec(
+        "tokens", (SEQ_LEN,), vocab_size=VOCAB, special_tokens={"pad": PAD, "bos": BOS}, labels=(Label("dir", ("up", "down")),)
+    )
+    x = _endless_cycles(600)
+    codes = (np.arange(600) % 2).astype("int32")[:, None]
+    for j in range(2, SEQ_LEN):  # the 'down' rows: previous token minus one
+        x[codes[:, 0] == 1, j] = 3 + (x[codes[:, 0] == 1, j - 1] - 3 - 1) % CYCLE
+    for name in sorted(FAMILIES):
+        family, options = FAMILIES[name]
+        model = family.build(spec, options, 0)
+        model.train_on(x, labels=codes, epochs=EPOCHS[name], batch_size=64, learning_rate=LR[name], callbacks=[], seed=0)
+        samples = model.sample(100, seed=2)
+        up = samples.labels[:, 0] == 0
+        assert 0.3 < up.mean() < 0.7  # drawn from the training frequencies (1/2)
+        assert rule_accuracy(samples.x[up]) > 0.95, name
+        down = samples.x[~up]
+        assert (down[:, 2:] == 3 + (down[:, 1:-1] - 3 - 1) % CYCLE).mean() > 0.95, name
+        only_down = model.sample(20, seed=3, conditions={"dir": 1})
+        assert (only_down.labels == 1).all()
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))

@@ -52,16 +52,19 @@ def write_report(out_dir: Path, report: dict[str, Any]) -> Path:
     return path
 
 
-def to_jsonable(value: Any) -> Any:
-    """numpy scalars/arrays -> Python; NaN/inf -> None (JSON has no NaN)."""
+def to_jsonable(value: Any, digits: int | None = None) -> Any:
+    """numpy scalars/arrays -> Python; NaN/inf -> None (JSON has no NaN); floats rounded
+    to ``digits`` decimals when given (reports that should not show float noise)."""
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
+        return [to_jsonable(v, digits) for v in value]
     if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
+        return to_jsonable(value.tolist(), digits)
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return round(value, digits) if digits is not None else value
     return value

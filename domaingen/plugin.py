@@ -19,7 +19,17 @@ from pydantic import BaseModel, ConfigDict
 
 from .spec import DataSpec
 
-__all__ = ["Codec", "DomainPlugin", "Encoded", "GenerationRequest", "Metric", "StrictModel", "NoOptions", "as_encoded"]
+__all__ = [
+    "Codec",
+    "DomainPlugin",
+    "Encoded",
+    "GenerationRequest",
+    "Metric",
+    "StrictModel",
+    "NoOptions",
+    "as_encoded",
+    "as_options",
+]
 
 
 class StrictModel(BaseModel):
@@ -30,6 +40,18 @@ class StrictModel(BaseModel):
 
 class NoOptions(StrictModel):
     """An options section that takes no keys."""
+
+
+def as_options(options: BaseModel | dict | None, cls: type[BaseModel]) -> BaseModel:
+    """``cls`` instance from ``options`` (validated; unknown keys are errors): what a plugin
+    or family method does with the options it is handed (a model, a dict, or nothing)."""
+    if options is None:
+        return cls()
+    if isinstance(options, cls):
+        return options
+    if isinstance(options, BaseModel):
+        options = options.model_dump()
+    return cls(**options)
 
 
 @dataclass(frozen=True)

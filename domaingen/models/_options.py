@@ -1,5 +1,5 @@
-"""What every family's model shares: coercing ``model.options`` and holding the
-(spec, options, seed) state that ``get_config`` serialises."""
+"""What every family's model shares: holding the (spec, options, seed) state that
+``get_config`` serialises (``as_options``, re-exported here, coerces ``model.options``)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,11 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from ..errors import UsageError
-from ..plugin import StrictModel
+from ..plugin import StrictModel, as_options
 from ..spec import DataSpec
 from .base import GenerativeModel
 
 __all__ = ["as_options", "SpecModel"]
-
-
-def as_options(options: BaseModel | dict | None, cls: type[StrictModel]) -> StrictModel:
-    """``cls`` instance from ``options`` (validated; unknown keys are errors)."""
-    if options is None:
-        return cls()
-    if isinstance(options, cls):
-        return options
-    if isinstance(options, BaseModel):
-        options = options.model_dump()
-    return cls(**options)
 
 
 class SpecModel(GenerativeModel):

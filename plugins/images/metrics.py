@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from domaingen.errors import DataError
+from domaingen.evaluation import to_jsonable
 from domaingen.plugin import Metric
 
 from .options import ImageEvaluateOptions
@@ -345,21 +346,6 @@ def _per_class(train: ImageSet, train_codes: np.ndarray, syn_codes: np.ndarray |
     return rows
 
 
-def _rounded(value: Any) -> Any:
-    """JSON-ready copy: floats rounded to 6 decimals, NaN/inf -> None, numpy -> Python."""
-    if isinstance(value, dict):
-        return {str(k): _rounded(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _rounded(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return round(value, 6) if math.isfinite(value) else None
-    return value
-
-
 def evaluate_images(train: ImageSet, synthetic: ImageSet, holdout: ImageSet | None, options: ImageEvaluateOptions,
                     out_dir: Path | None, rng: np.random.Generator, *, classifier: Any = None) -> dict[str, Any]:
     """The images report of ``synthetic`` against the real ``train`` and ``holdout`` images.
@@ -432,7 +418,7 @@ def evaluate_images(train: ImageSet, synthetic: ImageSet, holdout: ImageSet | No
         "holdout": 0 if holdout is None else len(holdout), "holdout_scored": 0 if hold_idx is None else len(hold_idx),
         "k": options.k,
     }
-    report = _rounded(report)
+    report = to_jsonable(report, digits=6)
     if out_dir is not None and options.report_html:
         from .report import write_report
 

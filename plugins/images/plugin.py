@@ -9,19 +9,13 @@ import numpy as np
 from pydantic import BaseModel
 
 from domaingen.errors import DataError
-from domaingen.plugin import DomainPlugin, GenerationRequest, Metric
+from domaingen.plugin import DomainPlugin, GenerationRequest, Metric, as_options
 
 from .codec import ImageCodec
 from .options import ImageDataOptions, ImageEvaluateOptions, ImageGenerateOptions
 from .records import ImageSet
 
 __all__ = ["ImagesPlugin"]
-
-
-def _as(model: type[BaseModel], options: Any) -> Any:
-    if options is None:
-        return model()
-    return model(**options) if isinstance(options, dict) else options
 
 
 class ImagesPlugin(DomainPlugin):
@@ -41,11 +35,11 @@ class ImagesPlugin(DomainPlugin):
     def load(self, source: str, options: BaseModel, base_dir: Path) -> ImageSet:
         from .loading import load_images
 
-        return load_images(str(source), _as(ImageDataOptions, options), Path(base_dir))
+        return load_images(str(source), as_options(options, ImageDataOptions), Path(base_dir))
 
     def training_records(self, train: ImageSet, options: BaseModel, rng: np.random.Generator) -> ImageSet:
         """The training split plus its augmented copies (``data.options.augment``)."""
-        options = _as(ImageDataOptions, options)
+        options = as_options(options, ImageDataOptions)
         if options.augment is None:
             return train
         from .loading import augment
@@ -72,7 +66,7 @@ class ImagesPlugin(DomainPlugin):
     def generation_request(self, codec: ImageCodec, options: BaseModel) -> GenerationRequest:
         from .generation import build_request
 
-        return build_request(codec, _as(ImageGenerateOptions, options))
+        return build_request(codec, as_options(options, ImageGenerateOptions))
 
     def write(self, raw: ImageSet, stem: Path, fmt: str, options: BaseModel) -> list[Path]:
         from .output import write_shard
@@ -82,7 +76,7 @@ class ImagesPlugin(DomainPlugin):
     def write_overview(self, bundle: Any, out_dir: Path, options: BaseModel, seed: int) -> list[Path]:
         from .generation import write_overview
 
-        return write_overview(bundle, Path(out_dir), _as(ImageGenerateOptions, options), seed)
+        return write_overview(bundle, Path(out_dir), as_options(options, ImageGenerateOptions), seed)
 
     def read(self, paths: list[Path]) -> ImageSet:
         from .output import read_shards
@@ -102,7 +96,7 @@ class ImagesPlugin(DomainPlugin):
             if not isinstance(records, ImageSet) or len(records) == 0:
                 raise DataError(f"evaluation needs a non-empty set of {name} images")
         synthetic = _with_classes_of(real, synthetic)
-        return evaluate_images(real, synthetic, holdout, _as(ImageEvaluateOptions, options), out_dir, rng)
+        return evaluate_images(real, synthetic, holdout, as_options(options, ImageEvaluateOptions), out_dir, rng)
 
 
 def _with_classes_of(real: ImageSet, synthetic: ImageSet) -> ImageSet:

@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from domaingen.errors import DataError
-from domaingen.plugin import DomainPlugin, GenerationRequest, Metric
+from domaingen.plugin import DomainPlugin, GenerationRequest, Metric, as_options
 
 from .codec import TabularCodec
 from .conditions import build_request
@@ -20,14 +20,6 @@ from .metrics import METRICS, evaluate_tables
 from .options import DataOptions, EvaluateOptions, GenerateOptions
 
 __all__ = ["TabularPlugin"]
-
-
-def _as(model: type[BaseModel], options: Any) -> Any:
-    if options is None:
-        return model()
-    if isinstance(options, dict):
-        return model(**options)
-    return options
 
 
 class TabularPlugin(DomainPlugin):
@@ -45,11 +37,11 @@ class TabularPlugin(DomainPlugin):
 
     # --- data -----------------------------------------------------------------------------
     def load(self, source: str, options: BaseModel, base_dir: Path) -> pd.DataFrame:
-        return load_table(str(source), _as(DataOptions, options), Path(base_dir))
+        return load_table(str(source), as_options(options, DataOptions), Path(base_dir))
 
     def make_codec(self, options: BaseModel, layout: str) -> TabularCodec:
         # one encoding serves every family: the table layout is family-neutral
-        return TabularCodec(_as(DataOptions, options))
+        return TabularCodec(as_options(options, DataOptions))
 
     def codec_from_config(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> TabularCodec:
         return TabularCodec.from_config(config, arrays)
@@ -71,7 +63,7 @@ class TabularPlugin(DomainPlugin):
 
     # --- generation and output ------------------------------------------------------------
     def generation_request(self, codec: TabularCodec, options: BaseModel) -> GenerationRequest:
-        return build_request(codec, _as(GenerateOptions, options))
+        return build_request(codec, as_options(options, GenerateOptions))
 
     def write(self, raw: pd.DataFrame, stem: Path, fmt: str, options: BaseModel) -> list[Path]:
         return write_table(raw, Path(stem), fmt)
@@ -84,7 +76,7 @@ class TabularPlugin(DomainPlugin):
         return list(METRICS)
 
     def evaluate(self, real, synthetic, holdout, options, out_dir, rng) -> dict[str, Any]:
-        options = _as(EvaluateOptions, options)
+        options = as_options(options, EvaluateOptions)
         for name, frame in (("real", real), ("synthetic", synthetic)):
             if not isinstance(frame, pd.DataFrame) or len(frame) == 0:
                 raise DataError(f"evaluation needs a non-empty {name} table")

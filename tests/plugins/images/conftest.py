@@ -108,3 +108,21 @@ def img() -> SimpleNamespace:
         truncated_png=truncated_png,
         has_webp=HAS_WEBP,
     )
+
+
+@pytest.fixture(scope="session")
+def real_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 digits as uint8 (n, 8, 8, 1) images (values x 255 / 16) and labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * 255.0 / 16.0).astype(np.uint8)[..., None]
+    return images, digits.target.astype(np.int64)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _deterministic():
+    """Op determinism, as the core sets it before training or evaluating."""
+    from domaingen.training import seed_everything
+
+    seed_everything(0)

@@ -8,25 +8,9 @@ import pytest
 from domaingen_plugins.images.features import FEATURE_DIM, FeatureClassifier, _stem_stride
 
 
-def _digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 1,797 8x8 digits as uint8 (n, 8, 8, 1) images and int64 labels."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = np.round(digits.images * 255.0 / 16.0).astype(np.uint8)[..., None]
-    return images, digits.target.astype(np.int64)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _deterministic():
-    from domaingen.training import seed_everything
-
-    seed_everything(0)  # as the core does before evaluating (TensorFlow op determinism)
-
-
 @pytest.fixture(scope="module")
-def digits_split():
-    images, labels = _digits()
+def digits_split(real_digits):
+    images, labels = real_digits
     order = np.random.default_rng(0).permutation(len(images))
     train, test = order[:1300], order[1300:]
     return images[train], labels[train], images[test], labels[test]

@@ -19,15 +19,6 @@ from domaingen_plugins.images.records import ImageSet
 CLASSES = tuple(f"<i>d{i}</i>" for i in range(10))  # names that need HTML escaping
 
 
-def _digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 1,797 8x8 digits as uint8 (n, 8, 8, 1) images and int64 labels."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = np.round(digits.images * 255.0 / 16.0).astype(np.uint8)[..., None]
-    return images, digits.target.astype(np.int64)
-
-
 def _gaussian(rng, n, mean, cov):
     return rng.multivariate_normal(mean, cov, size=n)
 
@@ -155,17 +146,10 @@ def test_memorisation_copies_and_fresh_samples():
 
 
 # --- evaluate_images on digits -------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def _deterministic():
-    from domaingen.training import seed_everything
-
-    seed_everything(0)  # as the core does before evaluating (TensorFlow op determinism)
-
-
 @pytest.fixture(scope="module")
-def digit_sets():
+def digit_sets(real_digits):
     """(train 1000, holdout 400, real "synthetic" 397) ImageSets with HTML-like class names."""
-    images, labels = _digits()
+    images, labels = real_digits
     order = np.random.default_rng(0).permutation(len(images))
     parts = order[:1000], order[1000:1400], order[1400:]
     return tuple(ImageSet(images[p], labels[p], CLASSES) for p in parts)

@@ -60,6 +60,7 @@ setup(
             "tabular = domaingen_plugins.tabular:plugin",
             "music = domaingen_plugins.music:plugin",
             "images = domaingen_plugins.images:plugin",
+            "text = domaingen_plugins.text:plugin",
         ],
         "domaingen.models": [
             "vae = domaingen.models.vae:family",

@@ -172,6 +172,31 @@ def run(ctx: click.Context, recipe_path: Path, out_dir: Path | None, seed: int |
     click.echo("seconds:   " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
 
 
+@cli.command()
+@click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path))
+@click.option("-n", "n", type=click.IntRange(1, 1000), default=1, show_default=True, help="Records to show.")
+@click.option("--prompt", default=None, help="Text the sample starts with (text bundles: generate.options.prompt).")
+@click.option("--option", "option_items", multiple=True, metavar="KEY=VALUE", help="Override a generate option (repeatable).")
+@seed_option
+def sample(bundle_path: Path, n: int, prompt: str | None, option_items: tuple[str, ...], seed: int | None) -> None:
+    """Print a few records from BUNDLE for a quick look (text appears as it is written on a terminal); no files are written."""
+    import functools
+
+    from . import pipeline
+    from .recipe import parse_overrides
+
+    bundle = pipeline.load_bundle(bundle_path)
+    opts = parse_overrides(list(option_items))
+    if prompt is not None:
+        opts["prompt"] = prompt
+    bundle.recipe_with_options(opts)  # validated before any work
+    stream = sys.stdout.isatty()
+    write = functools.partial(click.echo, nl=False) if stream else click.echo
+    bundle.plugin.preview(bundle, n, opts, bundle.recipe.seed if seed is None else seed, write, stream)
+    if stream:
+        click.echo()
+
+
 def _headline(report: dict[str, Any] | None) -> str:
     """The report's top-level numeric metrics, one line."""
     if not report:
@@ -303,7 +328,7 @@ def evaluate(
         records = bundle.generate(recipe_obj.model.generate.n, seed=recipe_obj.seed)
     else:
         raise UsageError("evaluate --recipe needs --synthetic PATH (the output to compare with the recipe's data)")
-    report = pipeline.evaluate(recipe_obj, records, out_dir=out_dir)
+    report = pipeline.evaluate(recipe_obj, records, out_dir=out_dir, bundle=bundle)
     if as_json:
         _print_json(report)
         return

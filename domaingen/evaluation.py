@@ -21,13 +21,18 @@ from .training import derive_seed
 __all__ = ["evaluate_records", "write_report", "to_jsonable"]
 
 
-def evaluate_records(plugin: Any, recipe: Any, real: Any, synthetic: Any, holdout: Any, out_dir: Path | None) -> dict[str, Any]:
-    """The plugin's report for ``synthetic`` against ``real`` (and ``holdout`` when it has records)."""
+def evaluate_records(
+    plugin: Any, recipe: Any, real: Any, synthetic: Any, holdout: Any, out_dir: Path | None, bundle: Any = None
+) -> dict[str, Any]:
+    """The plugin's report for ``synthetic`` against ``real`` (and ``holdout`` when it has
+    records), with the plugin's scores of the ``bundle``'s model when one is given."""
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     holdout = holdout if holdout is not None and plugin.count(holdout) > 0 else None
     rng = np.random.default_rng(derive_seed(recipe.seed, "evaluate"))
     metrics = plugin.evaluate(real, synthetic, holdout, recipe.evaluate_options, out_dir, rng)
+    if bundle is not None and holdout is not None:
+        metrics = {**metrics, **plugin.model_metrics(bundle, holdout, recipe.evaluate_options)}
     return to_jsonable(
         {
             "domaingen_version": __version__,

@@ -118,11 +118,14 @@ def evaluate(
     *,
     out_dir: str | Path | None = None,
     data: tuple[Any, Any] | None = None,
+    bundle: Bundle | None = None,
 ) -> dict[str, Any]:
-    """Compare ``synthetic`` records with the recipe's real data; write report files to ``out_dir``."""
+    """Compare ``synthetic`` records with the recipe's real data; write report files to
+    ``out_dir``. With the ``bundle`` that made them, the plugin also scores its model on the
+    held-out records (``model_metrics``, e.g. a text model's bits per character)."""
     plugin = registry.get_plugin(recipe.model.data.plugin)
     real, holdout = data if data is not None else load_data(recipe)
-    report = evaluate_records(plugin, recipe, real, synthetic, holdout, Path(out_dir) if out_dir else None)
+    report = evaluate_records(plugin, recipe, real, synthetic, holdout, Path(out_dir) if out_dir else None, bundle=bundle)
     if out_dir is not None:
         write_report(Path(out_dir), report)
     return report
@@ -155,7 +158,7 @@ def run(recipe: Recipe, out_dir: str | Path, *, progress: ProgressReporter | Non
         started = time.perf_counter()
         plugin = bundle.plugin
         synthetic = plugin.read(files)
-        report = evaluate(recipe, synthetic, out_dir=out_dir, data=data)
+        report = evaluate(recipe, synthetic, out_dir=out_dir, data=data, bundle=bundle)
         report_files = [p for p in (out_dir / "report.json", out_dir / "report.html") if p.exists()]
         seconds["evaluate"] = time.perf_counter() - started
     return RunResult(out_dir, out_dir / "bundle", synthetic_dir, files, report, report_files, seconds, records)

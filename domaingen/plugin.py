@@ -221,6 +221,12 @@ class DomainPlugin(ABC):
         they do not depend on the shards or workers. Default: none."""
         return []
 
+    def preview(self, bundle: Any, n: int, options: dict[str, Any], seed: int, write: Callable[[str], None], stream: bool) -> None:
+        """``domaingen sample``: show ``n`` records for a quick look, writing no files.
+        ``stream``: the output is a terminal, so text may appear as it is generated.
+        Default: the records' printed form."""
+        write(str(bundle.generate(n, seed=seed, options=options)))
+
     @abstractmethod
     def read(self, paths: list[Path]) -> Any:
         """Read records back from files this plugin wrote (for ``evaluate --synthetic``)."""
@@ -229,6 +235,11 @@ class DomainPlugin(ABC):
     def metrics(self) -> list[Metric]:
         """Documentation of every metric ``evaluate`` reports."""
         return []
+
+    def model_metrics(self, bundle: Any, holdout: Any, options: BaseModel) -> dict[str, Any]:
+        """Scores of the bundle's trained model on the held-out records (e.g. a language
+        model's bits per character), added to the report. Default: none."""
+        return {}
 
     @abstractmethod
     def evaluate(

@@ -303,10 +303,12 @@ class _Autoregressive(SpecModel, keras.Model):
             )
         return self._fns["step"]
 
-    def sample(self, n, *, seed, conditions=None, controls=None, batch_size=1024, labels=None):
+    def sample(self, n, *, seed, conditions=None, controls=None, batch_size=1024, labels=None, on_tokens=None):
         """``n`` token sequences of ``max_length`` (default ``spec.shape[0]``) and their label
         codes; see the module docstring for the controls. Label conditions fix labels;
-        other ``conditions`` are left to the plugin's filter."""
+        other ``conditions`` are left to the plugin's filter. ``on_tokens(position,
+        tokens)``, when given, is called with each new position's tokens of the batch as
+        they are drawn (for printing text as it is written; it costs a copy per step)."""
         n = int(n)
         c = _Controls(self, controls, n)
         length = c.max_length
@@ -319,7 +321,7 @@ class _Autoregressive(SpecModel, keras.Model):
         rng = np.random.default_rng(seed)
         window = min(length, self.max_positions)
         batch_size = max(1, min(int(batch_size), self.max_batch(window)))
-        out = [self._sample_batch(c, rng, a, b, length, window, onehot[a:b]) for a, b in batched(n, batch_size)]
+        out = [self._sample_batch(c, rng, a, b, length, window, onehot[a:b], on_tokens) for a, b in batched(n, batch_size)]
         return Samples(np.concatenate(out, axis=0), codes)
 
     def generate(self, n, *, seed, conditions=None, controls=None, batch_size=1024):
@@ -338,7 +340,7 @@ class _Autoregressive(SpecModel, keras.Model):
         first = np.minimum(np.searchsorted(cdf, u0, side="right"), self.vocab - 1)
         return first.astype("int32")[:, None]
 
-    def _sample_batch(self, c, rng, a, b, length, window, y):
+    def _sample_batch(self, c, rng, a, b, length, window, y, on_tokens=None):
         """Tokens ``(b - a, length)`` of one batch. Model positions run within ``window``;
         when it is full the state is rebuilt from the last ``window // 2`` tokens (replayed
         as forced tokens from position 0) and sampling continues."""
@@ -385,9 +387,12 @@ class _Autoregressive(SpecModel, keras.Model):
             token, state, done, seen = step(token, state, wpos, pos, done, forced, forced_now, seen, banned)
             pending.append((pos + 1, token))
             wpos += 1
-            if ngrams is not None:
+            if ngrams is not None or on_tokens is not None:
                 flush()
+            if ngrams is not None:
                 ngrams.add(pos + 1)
+            if on_tokens is not None:
+                on_tokens(pos + 1, tokens[:, pos + 1].copy())
             if self.eos >= 0 and pos % 16 == 15 and pos + 1 >= p and bool(np.all(to_numpy(done))):
                 break
         flush()

@@ -13,7 +13,7 @@ RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml"))
 
 def test_every_plugin_ships_a_demo_recipe():
     demos = {load_recipe(p).model.data.plugin for p in RECIPES if p.stem.endswith("-demo")}
-    assert {"tabular", "music", "images"} <= demos
+    assert {"tabular", "music", "images", "text"} <= demos
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])

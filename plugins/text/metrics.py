@@ -48,14 +48,16 @@ _MIN_DISCOUNT = 0.01  # keeps every context's back-off weight positive (no zero 
 _BLEU_EPSILON = 0.1  # Chen & Cherry (2014) smoothing method 1, as NLTK's SmoothingFunction().method1
 
 METRICS = [
-    Metric("bits_per_char", "closer-to-real",
-           "-(1/N) sum_i log2 P(c_i | c_{i-n+1..i-1}) over the N characters of the generated texts, each scored from its "
-           "start (begin-of-text padding), under an interpolated modified Kneser-Ney character n-gram model (Chen & "
-           "Goodman 1998: discounts D1, D2, D3+ per order from count-of-counts) fitted on the real training text, "
-           "interpolated down to a uniform distribution over the training alphabet + 1 unknown character; read "
-           "beside the held-out real text's value (too low: repetitive text)"),
-    Metric("bits_per_char_real", "informative",
-           "the same bits per character of held-out real text: what real text scores"),
+    Metric("bits_per_char_model", "lower-is-better",
+           "the trained model's cross-entropy on the held-out records: -(1/N) sum_i log2 P(c_i | context) over their "
+           "N characters (sliding windows, each token predicted once with at least half a window of context; eos not "
+           "scored)"),
+    *(Metric(f"bits_per_char_kn{order}", "informative",
+             f"the same on the held-out records under an order-{order} interpolated modified Kneser-Ney character model "
+             "(Chen & Goodman 1998: discounts D1, D2, D3+ per order from count-of-counts) fitted on the training split, "
+             "interpolated down to a uniform distribution over the training alphabet + 1 unknown character: the number "
+             "to beat (evaluate.options.kn_orders; 5 and 8 by default)")
+      for order in (5, 8)),
     *(Metric(f"distinct_{n}", "closer-to-real",
              f"number of distinct word {n}-grams / number of word {n}-grams over all texts (n-grams do not cross texts; "
              "tokens \\w+|[^\\w\\s]): 1 when nothing repeats, near 0 for repetitive text")
@@ -67,6 +69,8 @@ METRICS = [
     Metric("copy_rate", "lower-is-better",
            "share of the generated texts' word 8-grams that occur verbatim in the training text: 1 for copied text, "
            "about 0 for new text"),
+    Metric("copy_rate_real", "informative",
+           "the same share for the held-out real texts: real text reuses phrases too, so this is the baseline, not 0"),
     *(Metric(f"{unit}_{stat}", "closer-to-real", f"{label} of the number of {unit} per text")
       for unit in ("chars", "words")
       for stat, label in (("mean", "mean"), ("median", "median"), ("p10", "10th percentile"), ("p90", "90th percentile"))),

@@ -66,11 +66,7 @@ class TextPlugin(DomainPlugin):
     def metrics(self) -> list[Metric]:
         from .metrics import METRICS
 
-        return list(METRICS) + [
-            Metric("bits_per_char_model", "lower-is-better", "the trained model's cross-entropy on held-out records, bits per character"),
-            Metric("bits_per_char_kn5", "informative", "order-5 interpolated modified Kneser-Ney character model on held-out records"),
-            Metric("bits_per_char_kn8", "informative", "order-8 interpolated modified Kneser-Ney character model on held-out records"),
-        ]
+        return list(METRICS)
 
     def evaluate(self, real, synthetic, holdout, options, out_dir, rng) -> dict[str, Any]:
         from .evaluation import evaluate_texts

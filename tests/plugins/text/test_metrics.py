@@ -257,7 +257,7 @@ def test_readability_known_answer_and_order():
 def test_metrics_are_documented():
     names = [m.name for m in M.METRICS]
     assert len(names) == len(set(names))
-    assert {"bits_per_char", "distinct_2", "self_bleu", "copy_rate", "chars_p90", "flesch_reading_ease",
+    assert {"bits_per_char_model", "bits_per_char_kn8", "distinct_2", "self_bleu", "copy_rate", "copy_rate_real", "chars_p90", "flesch_reading_ease",
             "flesch_kincaid_grade"} <= set(names)
     assert set(M.length_stats(["a b"])) | set(M.readability(["a b."])) <= set(names)
     assert {m.direction for m in M.METRICS} <= {"higher-is-better", "lower-is-better", "closer-to-real", "informative"}

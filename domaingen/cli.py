@@ -328,7 +328,8 @@ def evaluate(
         records = bundle.generate(recipe_obj.model.generate.n, seed=recipe_obj.seed)
     else:
         raise UsageError("evaluate --recipe needs --synthetic PATH (the output to compare with the recipe's data)")
-    report = pipeline.evaluate(recipe_obj, records, out_dir=out_dir, bundle=bundle)
+    manifest = _manifest_of(synthetic) if synthetic is not None else None
+    report = pipeline.evaluate(recipe_obj, records, out_dir=out_dir, bundle=bundle, manifest=manifest)
     if as_json:
         _print_json(report)
         return
@@ -343,15 +344,21 @@ def _plugin_of(recipe_obj: Any):
     return registry.get_plugin(recipe_obj.model.data.plugin)
 
 
+def _manifest_of(path: Path) -> dict | None:
+    """The ``manifest.json`` of a generated folder, or ``None``."""
+    from .generation import MANIFEST_NAME
+
+    manifest = path / MANIFEST_NAME
+    return json.loads(manifest.read_text(encoding="utf-8")) if path.is_dir() and manifest.is_file() else None
+
+
 def _synthetic_files(path: Path) -> list[Path]:
     from .errors import DataError
-    from .generation import MANIFEST_NAME
 
     if path.is_file():
         return [path]
-    manifest = path / MANIFEST_NAME
-    if manifest.is_file():
-        data = json.loads(manifest.read_text(encoding="utf-8"))
+    data = _manifest_of(path)
+    if data is not None:
         return [path / f["path"] for shard in data.get("shards", []) for f in shard.get("files", [])]
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.name.startswith("part-"))  # shard files, or shard folders (images)

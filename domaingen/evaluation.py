@@ -22,10 +22,12 @@ __all__ = ["evaluate_records", "write_report", "to_jsonable"]
 
 
 def evaluate_records(
-    plugin: Any, recipe: Any, real: Any, synthetic: Any, holdout: Any, out_dir: Path | None, bundle: Any = None
+    plugin: Any, recipe: Any, real: Any, synthetic: Any, holdout: Any, out_dir: Path | None, bundle: Any = None,
+    generation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The plugin's report for ``synthetic`` against ``real`` (and ``holdout`` when it has
-    records), with the plugin's scores of the ``bundle``'s model when one is given."""
+    records), with the plugin's scores of the ``bundle``'s model when one is given and
+    the run's ``generation`` counts (``generation.generation_counts``) when known."""
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     holdout = holdout if holdout is not None and plugin.count(holdout) > 0 else None
@@ -43,6 +45,7 @@ def evaluate_records(
                 "synthetic": plugin.count(synthetic),
                 "holdout": plugin.count(holdout) if holdout is not None else 0,
             },
+            **({"generation": generation} if generation is not None else {}),
             "metrics": metrics,
             "metric_definitions": {m.name: {"direction": m.direction, "formula": m.formula} for m in plugin.metrics()},
         }

@@ -25,7 +25,7 @@ from .models._labels import draw_labels
 from .progress import ProgressReporter
 from .training import derive_seed
 
-__all__ = ["generate_records", "requested_total", "write_shards", "MANIFEST_NAME", "ENGINES"]
+__all__ = ["generate_records", "generate_counted", "generation_counts", "requested_total", "write_shards", "MANIFEST_NAME", "ENGINES"]
 
 MANIFEST_NAME = "manifest.json"
 ENGINES = ("local", "processes", "ray")
@@ -39,6 +39,12 @@ def generate_records(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size:
     Raises ``ConditionError`` when the filter accepts (almost) nothing, so an impossible
     condition fails fast instead of looping forever.
     """
+    return generate_counted(bundle, recipe, n, seed=seed, batch_size=batch_size)[0]
+
+
+def generate_counted(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size: int) -> tuple[Any, int]:
+    """``generate_records`` and the number of candidates generated for them (those the
+    filter dropped included: the report shows how many were refused)."""
     plugin, codec, model = bundle.plugin, bundle.codec, bundle.model
     request = plugin.generation_request(codec, recipe.generate_options)
     model.parse_controls(request.controls)  # an unknown or unsupported control fails before any work
@@ -58,6 +64,8 @@ def generate_records(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size:
             records = codec.decode(np.asarray(samples.x), rng)
         else:
             records = codec.decode(np.asarray(samples.x), rng, labels=samples.labels)
+        if samples.seeds is not None:
+            records = plugin.with_seeds(records, samples.seeds)
         if request.accept is not None:
             records = request.accept(records)
         parts.append(records)
@@ -76,8 +84,18 @@ def generate_records(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size:
             )
     combined = plugin.concat(parts)
     if plugin.count(combined) == n:  # the usual case: no copy of what is already the answer
-        return combined
-    return plugin.take_indices(combined, np.arange(n))
+        return combined, made
+    return plugin.take_indices(combined, np.arange(n)), made
+
+
+def generation_counts(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a manifest's run generated: ``candidates`` drawn from the model, ``kept`` (the
+    records written) and ``dropped`` by the plugin's filter (conditions, constraints, a
+    text item that did not parse), for the report."""
+    kept = sum(int(shard["records"]) for shard in manifest["shards"])
+    candidates = sum(int(shard.get("candidates", shard["records"])) for shard in manifest["shards"])
+    return {"candidates": candidates, "kept": kept, "dropped": candidates - kept,
+            "kept_share": kept / candidates if candidates else None}
 
 
 def requested_total(bundle: Any, recipe: Any, n: int) -> int:
@@ -98,11 +116,12 @@ def _shard_sizes(n: int, shard_size: int) -> list[int]:
 def _run_shard(bundle: Any, options: dict[str, Any], k: int, count: int, seed: int, batch_size: int, fmt: str, out_dir: str) -> dict[str, Any]:
     """Generate and write shard ``k``; return its manifest entry."""
     recipe = bundle.recipe_with_options(options)
-    records = generate_records(bundle, recipe, count, seed=derive_seed(seed, "shard", k), batch_size=batch_size)
+    records, candidates = generate_counted(bundle, recipe, count, seed=derive_seed(seed, "shard", k), batch_size=batch_size)
     paths = bundle.plugin.write(records, Path(out_dir) / f"part-{k:05d}", fmt, recipe.generate_options)
     return {
         "index": k,
         "records": count,
+        "candidates": candidates,
         "files": [_file_entry(p, out_dir) for p in paths],
     }
 

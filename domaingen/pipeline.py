@@ -18,7 +18,7 @@ from . import registry
 from .bundle import Bundle, save_bundle
 from .errors import DataError
 from .evaluation import evaluate_records, write_report
-from .generation import write_shards
+from .generation import generation_counts, write_shards
 from .progress import ProgressReporter
 from .plugin import as_encoded
 from .recipe import Recipe
@@ -119,13 +119,18 @@ def evaluate(
     out_dir: str | Path | None = None,
     data: tuple[Any, Any] | None = None,
     bundle: Bundle | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compare ``synthetic`` records with the recipe's real data; write report files to
     ``out_dir``. With the ``bundle`` that made them, the plugin also scores its model on the
-    held-out records (``model_metrics``, e.g. a text model's bits per character)."""
+    held-out records (``model_metrics``, e.g. a text model's bits per character); with
+    their ``manifest``, the report says how many candidates the filter dropped."""
     plugin = registry.get_plugin(recipe.model.data.plugin)
     real, holdout = data if data is not None else load_data(recipe)
-    report = evaluate_records(plugin, recipe, real, synthetic, holdout, Path(out_dir) if out_dir else None, bundle=bundle)
+    counts = generation_counts(manifest) if manifest is not None else None
+    report = evaluate_records(
+        plugin, recipe, real, synthetic, holdout, Path(out_dir) if out_dir else None, bundle=bundle, generation=counts
+    )
     if out_dir is not None:
         write_report(Path(out_dir), report)
     return report
@@ -158,7 +163,7 @@ def run(recipe: Recipe, out_dir: str | Path, *, progress: ProgressReporter | Non
         started = time.perf_counter()
         plugin = bundle.plugin
         synthetic = plugin.read(files)
-        report = evaluate(recipe, synthetic, out_dir=out_dir, data=data, bundle=bundle)
+        report = evaluate(recipe, synthetic, out_dir=out_dir, data=data, bundle=bundle, manifest=manifest)
         report_files = [p for p in (out_dir / "report.json", out_dir / "report.html") if p.exists()]
         seconds["evaluate"] = time.perf_counter() - started
     return RunResult(out_dir, out_dir / "bundle", synthetic_dir, files, report, report_files, seconds, records)

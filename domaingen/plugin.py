@@ -210,6 +210,13 @@ class DomainPlugin(ABC):
         """Turn ``generate.options`` into native conditions, controls and a filter."""
         return GenerationRequest()
 
+    def with_seeds(self, raw: Any, seeds: np.ndarray) -> Any:
+        """Records of one generated batch given each one's own sample seed
+        (``Samples.seeds``, from families that draw each sample from a seed of its own),
+        for plugins that write it beside the record (text's JSONL ``seed``). Default:
+        unchanged."""
+        return raw
+
     @abstractmethod
     def write(self, raw: Any, stem: Path, fmt: str, options: BaseModel) -> list[Path]:
         """Write one shard of records to files named from ``stem`` (``part-00000``);

@@ -29,10 +29,13 @@ class NoControls(StrictModel):
 @dataclass
 class Samples:
     """What ``GenerativeModel.sample`` returns: the arrays and the label codes they were
-    generated for (int32 ``(n, len(spec.labels))``; ``None`` when the spec has no labels)."""
+    generated for (int32 ``(n, len(spec.labels))``; ``None`` when the spec has no labels).
+    ``seeds``: where a family draws each sample from a seed of its own (the token
+    families), those seeds (int64 ``(n,)``), so a single sample can be drawn again."""
 
     x: np.ndarray
     labels: np.ndarray | None = None
+    seeds: np.ndarray | None = None
 
 
 class ModelFamily(ABC):

@@ -58,9 +58,10 @@ class CausalSelfAttention(keras.layers.Layer):
 
     ``call(x)`` attends over the whole (causally masked) sequence for training;
     ``step(x_t, k_cache, v_cache, pos)`` writes the new key/value at ``pos`` into fixed-size
-    caches ``(batch, heads, max_length, head_dim)`` (a masked ``where``, portable and free
-    of per-backend scatter paths) and attends to positions ``<= pos``, so generating T
-    tokens costs O(T) work per token, never a recomputation of the prefix.
+    caches ``(batch, heads, max_length, head_dim)`` (``ops.slice_update``: a dynamic
+    update slice, done in place inside a compiled sampling loop) and attends to positions
+    ``<= pos``, so generating T tokens costs O(T) work per token, never a recomputation of
+    the prefix.
     """
 
     def __init__(self, num_heads: int, head_dim: int, dropout: float = 0.0, **kwargs):
@@ -100,9 +101,9 @@ class CausalSelfAttention(keras.layers.Layer):
         q, k, v = self._split(x)  # (b, 1, h, d)
         q, k, v = (ops.transpose(t, (0, 2, 1, 3)) for t in (q, k, v))  # (b, h, 1, d)
         slots = ops.arange(ops.shape(k_cache)[2])
-        here = ops.equal(slots, pos)[None, None, :, None]
-        k_cache = ops.where(here, ops.cast(k, k_cache.dtype), k_cache)
-        v_cache = ops.where(here, ops.cast(v, v_cache.dtype), v_cache)
+        at = (0, 0, pos, 0)
+        k_cache = ops.slice_update(k_cache, at, ops.cast(k, k_cache.dtype))
+        v_cache = ops.slice_update(v_cache, at, ops.cast(v, v_cache.dtype))
         scores = ops.einsum("bhqd,bhkd->bhqk", q, k_cache) / math.sqrt(self.head_dim)
         visible = (slots <= pos)[None, None, None, :]
         scores = ops.where(visible, scores, ops.full_like(scores, -1e9))

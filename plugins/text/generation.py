@@ -111,15 +111,16 @@ def finish(records: list[TextRecord], options: TextGenerateOptions, qa: bool) ->
             item = parse_qa(text)
             if item is None:
                 continue
-            out.append(TextRecord(text, record.label, question=item[0], answer=item[1]))
+            out.append(TextRecord(text, record.label, question=item[0], answer=item[1], seed=record.seed))
         else:
-            out.append(TextRecord(text, record.label))
+            out.append(TextRecord(text, record.label, seed=record.seed))
     return out
 
 
 def preview(bundle, n: int, options: dict, seed: int, write, stream: bool) -> None:
     """``domaingen sample``: ``n`` passages, each finished as ``finish`` does (stop strings,
-    ``max_chars``). With ``stream`` each one is written piece by piece while the model
+    ``max_chars``); the first is drawn from ``seed`` itself, as a generated record with
+    that ``seed`` was. With ``stream`` each one is written piece by piece while the model
     draws it: the text is held back only as long as it could still be the start of a
     stop string or pass ``max_chars``; otherwise each finished passage is written whole."""
     from domaingen.training import derive_seed
@@ -129,9 +130,10 @@ def preview(bundle, n: int, options: dict, seed: int, write, stream: bool) -> No
     request = build_request(codec, opts)
     for k in range(n):
         printer = _StreamPrinter(codec, opts, write) if stream else None
+        row_seed = seed if k == 0 else derive_seed(seed, "preview", k)  # a JSONL line's seed gives its passage
         samples = model.sample(
-            1, seed=derive_seed(seed, "preview", k), conditions=request.conditions, controls=request.controls,
-            on_tokens=printer.push if printer else None,
+            1, seed=row_seed, conditions=request.conditions, controls=request.controls,
+            on_tokens=printer.push if printer else None, row_seeds=[row_seed],
         )
         record = request.accept(codec.decode(samples.x, None, labels=samples.labels))
         text = record[0].text if record else "(malformed item, not shown)"

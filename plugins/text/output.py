@@ -1,7 +1,8 @@
 """Writing generated text as ``.jsonl`` or ``.txt`` shards, and reading ``.jsonl`` back.
 
-``.jsonl``: one object per line, ``{"text", "prompt", "label"}`` (plus ``question`` and
-``answer`` for question-answer items), UTF-8, keys sorted. ``.txt``: the passages for
+``.jsonl``: one object per line, ``{"text", "prompt", "label", "seed"}`` (plus ``question``
+and ``answer`` for question-answer items), UTF-8, keys sorted; ``seed`` is the one the
+record was drawn from (``domaingen sample --seed``). ``.txt``: the passages for
 reading, separated by a line holding only ``---`` (a blank line would not do: passages
 have paragraphs). Files appear complete or not at all.
 """
@@ -23,7 +24,7 @@ TXT_SEPARATOR = "\n---\n"
 
 
 def _line(record: TextRecord, prompt: str) -> str:
-    item = {"text": record.text, "prompt": prompt, "label": record.label}
+    item = {"text": record.text, "prompt": prompt, "label": record.label, "seed": record.seed}
     if record.is_qa:
         item.update(question=record.question, answer=record.answer)
     return json.dumps(item, ensure_ascii=False, sort_keys=True)
@@ -55,7 +56,8 @@ def read_texts(paths: list[Path]) -> list[TextRecord]:
                 continue
             try:
                 item = json.loads(line)
-                out.append(TextRecord(item["text"], item.get("label"), item.get("question"), item.get("answer")))
+                out.append(TextRecord(item["text"], item.get("label"), item.get("question"), item.get("answer"),
+                                      seed=item.get("seed")))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise DataError(f"{path}:{number}: not a generated text record ({exc})") from None
     return out

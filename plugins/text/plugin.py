@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,6 +47,9 @@ class TextPlugin(DomainPlugin):
         from .generation import build_request
 
         return build_request(codec, as_options(options, TextGenerateOptions))
+
+    def with_seeds(self, raw: list[TextRecord], seeds: np.ndarray) -> list[TextRecord]:
+        return [dataclasses.replace(r, seed=int(s)) for r, s in zip(raw, seeds)]
 
     def write(self, raw: list[TextRecord], stem: Path, fmt: str, options: BaseModel) -> list[Path]:
         from .output import write_texts

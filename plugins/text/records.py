@@ -22,13 +22,16 @@ class TextRecord:
     ``answer``: set together on question-answer items, else ``None``; ``source``: where it
     came from, ``<file>:<line>`` (a file's path relative to a folder source, or the file's
     name), ``<file>:<line>#<part>`` for the parts of one ``.jsonl`` object,
-    ``pydoc:topics/<topic>:<line>`` or ``stdlib:docstrings/<module file>:<line>``."""
+    ``pydoc:topics/<topic>:<line>`` or ``stdlib:docstrings/<module file>:<line>``;
+    ``seed``: on a generated record, the seed it was drawn from (``domaingen sample
+    --seed`` with the same prompt, label and options writes it again)."""
 
     text: str
     label: str | None = None
     question: str | None = None
     answer: str | None = None
     source: str = ""
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):

@@ -30,12 +30,14 @@ from domaingen_plugins.text.records import TextRecord
 CHAIN = {"the": {"cat": 0.5, "dog": 0.5}, "cat": {"sat": 0.7, "ran": 0.3}, "dog": {"ran": 0.8, "sat": 0.2}, "sat": {"the": 1.0}, "ran": {"the": 1.0}}
 
 
-def grammar_lines(n: int, words: int = 12, seed: int = 0) -> list[str]:
+def grammar_lines(n: int, words: int = 12, seed: int = 0, vary: bool = False) -> list[str]:
+    """Lines of the word chain; ``vary``: lengths spread from half to 1.5x ``words`` (with
+    one fixed length a model learns where windows end rather than where lines do)."""
     rng = np.random.default_rng(seed)
     lines = []
     for _ in range(n):
         w, out = "the", ["the"]
-        for _ in range(words - 1):
+        for _ in range((int(rng.integers(words // 2, words * 3 // 2 + 1)) if vary else words) - 1):
             nxt = list(CHAIN[w])
             w = nxt[rng.choice(len(nxt), p=[CHAIN[w][k] for k in nxt])]
             out.append(w)
@@ -60,7 +62,7 @@ def _recipe(tmp_path: Path, source: str, data: str = "", generate: str = "", epo
 @pytest.fixture(scope="module")
 def grammar_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("grammar")
-    (root / "corpus.txt").write_text("\n\n".join(grammar_lines(300, words=40)) + "\n", encoding="utf-8")
+    (root / "corpus.txt").write_text("\n\n".join(grammar_lines(300, words=40, vary=True)) + "\n", encoding="utf-8")
     recipe = dg.load_recipe(_recipe(root, "corpus.txt", epochs=10), overrides={"generate.n": 80})
     return dg.run(recipe, root / "out"), root
 
@@ -95,6 +97,22 @@ def test_prompt_stop_and_reproducibility(grammar_run, tmp_path):
     dg.generate(dg.load_bundle(result.bundle_dir), tmp_path / "y", 30, seed=5, options=options)
     digest = lambda p: hashlib.sha256((p / "part-00000.jsonl").read_bytes()).hexdigest()  # noqa: E731
     assert digest(tmp_path / "x") == digest(tmp_path / "y")
+
+
+def test_each_line_has_the_seed_that_writes_it_again(grammar_run):
+    """A JSONL line's ``seed``, given to ``domaingen sample --seed`` with the same options,
+    prints that passage again: each passage is drawn from its own seed, whatever its batch."""
+    from domaingen_plugins.text.generation import preview
+
+    result, _ = grammar_run
+    lines = _records(result)
+    seeds = [r["seed"] for r in lines]
+    assert all(isinstance(s, int) for s in seeds) and len(set(seeds)) == len(seeds)
+    bundle = dg.load_bundle(result.bundle_dir)
+    for line in lines[:3] + lines[-2:]:
+        pieces: list[str] = []
+        preview(bundle, 1, {}, line["seed"], pieces.append, False)
+        assert "".join(pieces).rstrip("\n") == line["text"]
 
 
 def test_generation_past_the_training_window(grammar_run):
@@ -145,6 +163,8 @@ def test_labels_and_question_answer_items(tmp_path):
     assert all(r["label"] == "add" and r["text"].startswith("Q: ") and "\nA: " in r["text"] for r in items)
     assert all(r["question"] and r["answer"] and r["question"] in r["text"] and r["answer"] in r["text"] for r in items)
     assert np.mean([r["question"].startswith("What is") for r in items]) >= 0.8
+    generation = json.loads((result.out_dir / "report.json").read_text())["generation"]
+    assert generation["kept"] == len(items) and generation["candidates"] == generation["kept"] + generation["dropped"]
 
 
 def test_sample_command_prints_passages_and_streams_exactly(grammar_run):

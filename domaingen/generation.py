@@ -42,9 +42,9 @@ def generate_records(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size:
     return generate_counted(bundle, recipe, n, seed=seed, batch_size=batch_size)[0]
 
 
-def generate_counted(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size: int) -> tuple[Any, int]:
-    """``generate_records`` and the number of candidates generated for them (those the
-    filter dropped included: the report shows how many were refused)."""
+def generate_counted(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size: int) -> tuple[Any, dict[str, int]]:
+    """``generate_records`` and how many generated candidates the plugin's filter
+    ``accepted`` and ``rejected`` on the way (the report shows the refused share)."""
     plugin, codec, model = bundle.plugin, bundle.codec, bundle.model
     request = plugin.generation_request(codec, recipe.generate_options)
     model.parse_controls(request.controls)  # an unknown or unsupported control fails before any work
@@ -84,18 +84,21 @@ def generate_counted(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size:
             )
     combined = plugin.concat(parts)
     if plugin.count(combined) == n:  # the usual case: no copy of what is already the answer
-        return combined, made
-    return plugin.take_indices(combined, np.arange(n)), made
+        return combined, {"accepted": have, "rejected": made - have}
+    return plugin.take_indices(combined, np.arange(n)), {"accepted": have, "rejected": made - have}
 
 
 def generation_counts(manifest: dict[str, Any]) -> dict[str, Any]:
-    """What a manifest's run generated: ``candidates`` drawn from the model, ``kept`` (the
-    records written) and ``dropped`` by the plugin's filter (conditions, constraints, a
-    text item that did not parse), for the report."""
-    kept = sum(int(shard["records"]) for shard in manifest["shards"])
-    candidates = sum(int(shard.get("candidates", shard["records"])) for shard in manifest["shards"])
-    return {"candidates": candidates, "kept": kept, "dropped": candidates - kept,
-            "kept_share": kept / candidates if candidates else None}
+    """What a manifest's run generated, for the report: the records ``written``, and of
+    the candidates drawn from the model those the plugin's filter ``accepted`` and
+    ``rejected`` (conditions, constraints, a text item that did not parse)."""
+    shards = manifest["shards"]
+    written = sum(int(shard["records"]) for shard in shards)
+    accepted = sum(int(shard.get("filtered", {}).get("accepted", shard["records"])) for shard in shards)
+    rejected = sum(int(shard.get("filtered", {}).get("rejected", 0)) for shard in shards)
+    seen = accepted + rejected
+    return {"written": written, "accepted": accepted, "rejected": rejected,
+            "rejected_share": rejected / seen if seen else None}
 
 
 def requested_total(bundle: Any, recipe: Any, n: int) -> int:
@@ -116,12 +119,12 @@ def _shard_sizes(n: int, shard_size: int) -> list[int]:
 def _run_shard(bundle: Any, options: dict[str, Any], k: int, count: int, seed: int, batch_size: int, fmt: str, out_dir: str) -> dict[str, Any]:
     """Generate and write shard ``k``; return its manifest entry."""
     recipe = bundle.recipe_with_options(options)
-    records, candidates = generate_counted(bundle, recipe, count, seed=derive_seed(seed, "shard", k), batch_size=batch_size)
+    records, filtered = generate_counted(bundle, recipe, count, seed=derive_seed(seed, "shard", k), batch_size=batch_size)
     paths = bundle.plugin.write(records, Path(out_dir) / f"part-{k:05d}", fmt, recipe.generate_options)
     return {
         "index": k,
         "records": count,
-        "candidates": candidates,
+        "filtered": filtered,
         "files": [_file_entry(p, out_dir) for p in paths],
     }
 

@@ -164,7 +164,8 @@ def test_labels_and_question_answer_items(tmp_path):
     assert all(r["question"] and r["answer"] and r["question"] in r["text"] and r["answer"] in r["text"] for r in items)
     assert np.mean([r["question"].startswith("What is") for r in items]) >= 0.8
     generation = json.loads((result.out_dir / "report.json").read_text())["generation"]
-    assert generation["kept"] == len(items) and generation["candidates"] == generation["kept"] + generation["dropped"]
+    assert generation["written"] == len(items) and generation["accepted"] >= len(items)
+    assert generation["rejected"] >= 0 and generation["rejected_share"] == generation["rejected"] / (generation["accepted"] + generation["rejected"])
 
 
 def test_sample_command_prints_passages_and_streams_exactly(grammar_run):

@@ -65,6 +65,7 @@ setup(
         "domaingen.models": [
             "vae = domaingen.models.vae:family",
             "gan = domaingen.models.gan:family",
+            "diffusion = domaingen.models.diffusion:family",
             "rnn = domaingen.models.autoregressive:rnn_family",
             "transformer = domaingen.models.autoregressive:transformer_family",
             "copula = domaingen.models.copula:family",

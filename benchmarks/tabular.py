@@ -10,7 +10,8 @@ For every (family, data set) pair, in a fresh process:
   ~0.5-1 GiB is shown apart from what the data, model and evaluation add);
 - sample time: rows generated per second after a warm-up, end to end (``bundle.generate``,
   decode included) and for the model alone (``model.generate``, encoded arrays);
-- quality score, privacy score, ML-efficacy ratio (the tabular plugin's report).
+- quality score with its two halves (Column Shapes, Column Pair Trends), privacy score,
+  ML-efficacy ratio (the tabular plugin's report).
 
 When the ``sdv`` package happens to be importable (it is never a dependency), its
 GaussianCopulaSynthesizer, TVAESynthesizer and CTGANSynthesizer run on the same training
@@ -24,6 +25,7 @@ processes and prints medians, with the spread of the training-speed ratio.
 
     python benchmarks/tabular.py --families copula,vae --datasets breast_cancer --epochs 100
     python benchmarks/tabular.py --families vae --rows 1000000 --epochs 1 --n-synthetic 100000
+    python benchmarks/tabular.py --families vae,gan,diffusion --sample-rows 20000 --sample-timings 1 --no-sdv
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def make_large_table(rows: int, path: Path, seed: int = 0) -> Path:
 def _document(dataset: str, source: str, family: str, args) -> dict:
     target, task = TARGETS[dataset]
     data_options = {"transform": "quantile"} if family == "copula" else {}
+    data_options.update(json.loads(args.family_data_options).get(family, {}))
     if dataset == "large":
         data_options["columns"] = {"patient_id": {"type": "id"}}
     return {
@@ -81,8 +84,9 @@ def _document(dataset: str, source: str, family: str, args) -> dict:
         "name": f"bench-{family}-{dataset}",
         "seed": args.seed,
         "data": {"plugin": "tabular", "source": source, "options": data_options},
-        "model": {"family": family, "options": json.loads(args.model_options)},
-        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate},
+        "model": {"family": family, "options": {**json.loads(args.model_options), **json.loads(args.family_options).get(family, {})}},
+        "train": {**{"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate},
+                  **json.loads(args.family_train).get(family, {})},
         "generate": {"n": args.n_synthetic, "batch_size": 50_000, "format": "parquet"},
         "evaluate": {"enabled": True, "holdout": 0.2, "options": {"target": target, "task": task}},
     }
@@ -128,9 +132,17 @@ def bench_one(family: str, dataset: str, source: str, args) -> dict:
     row["evaluate_s"] = time.perf_counter() - started
     s = report["summary"]
     row.update(quality=s["quality_score"], privacy=s["privacy_score"], ml_efficacy=s["ml_efficacy_ratio"])
+    row.update(_quality_properties(report))
     row["peak_rss_mib"] = _rss_mib()
     row["rss_growth_mib"] = row["peak_rss_mib"] - baseline
     return row
+
+
+def _quality_properties(report: dict) -> dict:
+    """The two halves of the quality score (SDMetrics' QualityReport properties), from the
+    report's summary: ``shapes`` (Column Shapes) and ``pairs`` (Column Pair Trends)."""
+    s = report["summary"]
+    return {"shapes": s.get("column_shapes"), "pairs": s.get("column_pair_trends")}
 
 
 def _median_rate(call, rows: int, timings: int) -> float:
@@ -180,9 +192,10 @@ def _fit_sdv(st, Metadata, family, train, holdout, recipe, plugin, args) -> dict
     started = time.perf_counter()
     model.sample(args.sample_rows)
     rate = args.sample_rows / (time.perf_counter() - started)
-    s = plugin.evaluate(train, synthetic, holdout, recipe.evaluate_options, None, np.random.default_rng(0))["summary"]
+    report = plugin.evaluate(train, synthetic, holdout, recipe.evaluate_options, None, np.random.default_rng(0))
+    s = report["summary"]
     return {"fit_s": fit_s, "sample_rows_per_s": rate, "quality": s["quality_score"], "privacy": s["privacy_score"],
-            "ml_efficacy": s["ml_efficacy_ratio"]}
+            "ml_efficacy": s["ml_efficacy_ratio"], **_quality_properties(report)}
 
 
 def _run_in_fresh_process(ctx, job, family, dataset, source, args) -> dict:
@@ -221,7 +234,7 @@ def _fmt(v, spec):
 
 
 def print_table(rows: list[dict]) -> None:
-    head = f"{'family':8} {'dataset':14} {'rows':>9} {'fit s':>8} {'bundle s':>8} {'peak MiB':>9} {'+MiB':>7} {'rows/s':>10} {'model r/s':>10} {'quality':>8} {'privacy':>8} {'ML eff.':>8}"
+    head = f"{'family':8} {'dataset':14} {'rows':>9} {'fit s':>8} {'bundle s':>8} {'peak MiB':>9} {'+MiB':>7} {'rows/s':>10} {'model r/s':>10} {'quality':>8} {'shapes':>7} {'pairs':>7} {'privacy':>8} {'ML eff.':>8}"
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -231,7 +244,7 @@ def print_table(rows: list[dict]) -> None:
         print(
             f"{r['family']:8} {r['dataset']:14} {r['rows']:>9} {r['fit_s']:>8.2f} {r['bundle_s']:>8.2f} {r['peak_rss_mib']:>9.0f} "
             f"{r['rss_growth_mib']:>7.0f} {r['sample_rows_per_s']:>10.0f} {r['model_rows_per_s']:>10.0f} {_fmt(r['quality'], '8.3f')} "
-            f"{_fmt(r['privacy'], '8.3f')} {_fmt(r['ml_efficacy'], '8.3f')}"
+            f"{_fmt(r.get('shapes'), '7.3f')} {_fmt(r.get('pairs'), '7.3f')} {_fmt(r['privacy'], '8.3f')} {_fmt(r['ml_efficacy'], '8.3f')}"
         )
     for r in rows:
         sdv = r.get("sdv")
@@ -250,6 +263,8 @@ def print_table(rows: list[dict]) -> None:
             )
     print("peak MiB: process peak RSS (resource.getrusage ru_maxrss) incl. the TensorFlow runtime; "
           "+MiB: growth over the RSS after importing the model family")
+    print("quality: mean of shapes (Column Shapes: KS / TV complement per column) and pairs (Column Pair "
+          "Trends: correlation / contingency similarity over the pairs with a real trend), as SDMetrics' QualityReport")
     print("rows/s: bundle.generate end to end (decoded, filtered table); model r/s: the model's own "
           "generate; each the median of --sample-timings calls of --sample-rows rows")
 
@@ -269,6 +284,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, default=0, help="also benchmark a resampled table of this many rows")
     parser.add_argument("--model-options", default="{}",
                         help="JSON recipe model.options for every family run, e.g. '{\"generator_hidden\": [128, 128]}'")
+    parser.add_argument("--family-options", default="{}",
+                        help="JSON {family: model.options} for one family's runs, e.g. '{\"diffusion\": {\"steps\": 10}}'")
+    parser.add_argument("--family-data-options", default="{}",
+                        help="JSON {family: data.options} for one family's runs, e.g. '{\"diffusion\": {\"transform\": \"quantile\"}}'")
+    parser.add_argument("--family-train", default="{}",
+                        help="JSON {family: train settings} for one family's runs, e.g. '{\"diffusion\": {\"batch_size\": 64}}'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=1,
                         help="fresh-process runs per family and data set; the table shows medians "

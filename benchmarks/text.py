@@ -78,7 +78,8 @@ def bench_one(size: str, args) -> dict:
         windows = len(codec.encode(train).x)
         length = 1 + args.gen_tokens
         controls = {"max_length": length, "temperature": 1.0}
-        model.sample(args.batch, seed=0, controls=controls)  # warm-up (traces the step)
+        model.sample(args.batch, seed=0, controls=controls, batch_size=args.batch)  # warm-ups: trace and compile
+        model.sample(1, seed=0, controls=controls)  # the sampling loop for each batch shape
         batched = _median_seconds(lambda: model.sample(args.batch, seed=1, controls=controls, batch_size=args.batch), args.timings)
         single = _median_seconds(lambda: model.sample(1, seed=2, controls=controls), args.timings)
         bpc = model_bits_per_char(model, codec, holdout)

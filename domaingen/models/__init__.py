@@ -1,8 +1,8 @@
-"""Keras 3 model families: VAE, GAN, autoregressive RNN / Transformer, Gaussian copula.
+"""Keras 3 model families: VAE, GAN, diffusion, autoregressive RNN / Transformer, Gaussian copula.
 
 Importing ``domaingen.models`` is cheap; the names below load their module (and Keras)
 on first access. The families are found by the core through the ``domaingen.models``
-entry points (``vae``, ``gan``, ``rnn``, ``transformer``, ``copula``).
+entry points (``vae``, ``gan``, ``diffusion``, ``rnn``, ``transformer``, ``copula``).
 """
 
 from __future__ import annotations
@@ -18,18 +18,21 @@ __all__ = [
     # families
     "VAEFamily",
     "GANFamily",
+    "DiffusionFamily",
     "RNNFamily",
     "TransformerFamily",
     "CopulaFamily",
     # models
     "VAE",
     "GAN",
+    "Diffusion",
     "RNNModel",
     "TransformerModel",
     "GaussianCopula",
     # options
     "VAEOptions",
     "GANOptions",
+    "DiffusionOptions",
     "RNNOptions",
     "TransformerOptions",
     "CopulaOptions",
@@ -43,6 +46,7 @@ __all__ = [
 _WHERE = {
     "VAEFamily": "vae", "VAE": "vae", "VAEOptions": "vae",
     "GANFamily": "gan", "GAN": "gan", "GANOptions": "gan",
+    "DiffusionFamily": "diffusion", "Diffusion": "diffusion", "DiffusionOptions": "diffusion",
     "RNNFamily": "autoregressive", "RNNModel": "autoregressive", "RNNOptions": "autoregressive",
     "TransformerFamily": "autoregressive", "TransformerModel": "autoregressive",
     "TransformerOptions": "autoregressive",

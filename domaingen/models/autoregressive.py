@@ -400,7 +400,13 @@ class _Autoregressive(SpecModel, keras.Model):
         window = min(length, self.max_positions)
         batch_size = max(1, min(int(batch_size), self.max_batch(window)))
         if fused and on_tokens is None and not c.no_repeat_ngram:
-            out = [self._sample_batch_fused(c, seeds[a:b], a, b, length, window, onehot[a:b]) for a, b in batched(n, batch_size)]
+            out = []
+            for a, b in batched(n, batch_size):
+                # a short last batch is drawn as a full one ending at n: its rows come from their own
+                # seeds, so the overlap is identical, and no new batch shape is compiled
+                start = max(0, b - batch_size)
+                rows = self._sample_batch_fused(c, seeds[start:b], start, b, length, window, onehot[start:b])
+                out.append(rows[a - start :])
         else:
             out = [self._sample_batch(c, seeds[a:b], a, b, length, window, onehot[a:b], on_tokens) for a, b in batched(n, batch_size)]
         return Samples(np.concatenate(out, axis=0), codes, seeds)

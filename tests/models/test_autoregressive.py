@@ -162,6 +162,10 @@ def test_fused_sampling_loop_equals_the_per_position_reference(trained, controls
     plain = trained.sample(37, seed=11, controls=controls, batch_size=16, fused=False)
     assert fused.x.shape == plain.x.shape
     np.testing.assert_array_equal(fused.x, plain.x)
+    whole = trained.sample(37, seed=11, controls=controls, batch_size=37)  # each row from its own seed
+    np.testing.assert_array_equal(whole.x, plain.x)
+    again = trained.sample(1, seed=0, controls=controls, row_seeds=fused.seeds[5:6])
+    np.testing.assert_array_equal(again.x[0], fused.x[5])
 
 
 def test_no_repeat_ngram_and_repetition_penalty(trained):

@@ -274,6 +274,16 @@ class TableLayout:
             out[name] = index
         return out
 
+    def honoured_conditions(self, conditions: dict[str, int] | None, segs: list[_Seg]) -> dict[str, int]:
+        """The valid ``conditions`` on the segments ``segs`` (a model's ``condition_on``)."""
+        names = {s.name for s in segs}
+        return {k: v for k, v in self.check_conditions(conditions).items() if k in names}
+
+    @staticmethod
+    def frequency_width(seg: _Seg) -> int:
+        """The entries of ``seg`` in ``category_frequencies``: its categories, or 2 for a binary."""
+        return seg.size if seg.kind == "categorical" else 2
+
     def category_frequencies(self, x: np.ndarray, segs: list[_Seg]) -> np.ndarray:
         """Concatenated per-category frequencies of categorical segments (binary: [1-p, p])."""
         parts = []

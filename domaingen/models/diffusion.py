@@ -182,7 +182,7 @@ class Diffusion(SpecModel, keras.Model):
                 embedding_dim=o.embedding_dim, dropout=o.dropout, name="denoiser",
             )
         self.alpha_bar = cosine_alpha_bar(o.timesteps)
-        self.freq_dim = sum(s.size if s.kind == "categorical" else 2 for s in self.cond_segments)
+        self.freq_dim = sum(TableLayout.frequency_width(s) for s in self.cond_segments)
         self.cond_frequencies = self.add_weight(
             name="cond_frequencies", shape=(max(1, self.freq_dim),), initializer="ones", trainable=False
         )
@@ -434,11 +434,7 @@ class Diffusion(SpecModel, keras.Model):
     # --- generation -------------------------------------------------------------------
     def conditions_honoured(self, conditions: dict[str, int] | None) -> dict[str, int]:
         """The subset of ``conditions`` fixed natively: its ``condition_on`` segments (tables)."""
-        if not self.is_table:
-            return {}
-        checked = self.layout.check_conditions(conditions)
-        names = {s.name for s in self.cond_segments}
-        return {k: v for k, v in checked.items() if k in names}
+        return self.layout.honoured_conditions(conditions, self.cond_segments) if self.is_table else {}
 
     def _sampling_conditions(self, n: int, seed: int, conditions, labels):
         """(label codes or None, condition vectors (n, max(1, cond_dim)), whether any
@@ -459,7 +455,7 @@ class Diffusion(SpecModel, keras.Model):
         freq = to_numpy(self.cond_frequencies)
         parts, at = [], 0
         for s in self.cond_segments:
-            size = s.size if s.kind == "categorical" else 2
+            size = TableLayout.frequency_width(s)
             p = np.maximum(freq[at : at + size].astype("float64"), 0.0)
             at += size
             index = honoured.get(s.name)

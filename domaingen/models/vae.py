@@ -118,7 +118,7 @@ class VAE(SpecModel, keras.Model):
             self._cond_source[seg.start : seg.start + seg.size] = np.arange(at, at + seg.size)
             at += seg.size
         # binary condition segments are stored as [1-p, p] frequencies
-        self.freq_dim = sum(s.size if s.kind == "categorical" else 2 for s in self.cond_segments)
+        self.freq_dim = sum(TableLayout.frequency_width(s) for s in self.cond_segments)
         if self.is_table:
             self.encoder = dense_network(width + self.cond_dim, o.hidden, 2 * o.latent_dim, name="encoder")
             self.decoder = dense_network(o.latent_dim + self.cond_dim, o.hidden[::-1], width, name="decoder")
@@ -368,9 +368,7 @@ class VAE(SpecModel, keras.Model):
 
     def conditions_honoured(self, conditions: dict[str, int] | None) -> dict[str, int]:
         """The subset of ``conditions`` this model fixes natively (its ``condition_on``)."""
-        checked = self.layout.check_conditions(conditions) if self.is_table else {}
-        names = {s.name for s in self.cond_segments}
-        return {k: v for k, v in checked.items() if k in names}
+        return self.layout.honoured_conditions(conditions, self.cond_segments) if self.is_table else {}
 
     def sample(self, n, *, seed, conditions=None, controls=None, batch_size=65536, labels=None):
         """``n`` rows (table) or grids and their label codes (grids with labels: ``labels``

@@ -18,8 +18,9 @@ import hashlib
 import json
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from . import registry
 from ._quiet import keras_module
 from ._version import __version__
 from .errors import BundleError, DomaingenError
-from .files import atomic_dir, atomic_path, sha256_file
+from .files import atomic_dir, atomic_path, declared_size_problem, load_npz, sha256_file
 
 __all__ = ["Bundle", "save_bundle", "BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION"]
 
@@ -35,6 +36,13 @@ BUNDLE_FORMAT = "domaingen-bundle"
 BUNDLE_FORMAT_VERSION = 1
 CONTENT_FILES = ("model.keras", "codec.json", "codec.npz", "recipe.yaml")
 REQUIRED_META = ("format_version", "domaingen_version", "keras_version", "backend", "plugin", "family", "seed", "weights_sha256")
+
+# Bounds on what a bundle may expand to, checked on the declared sizes before anything is
+# decompressed (a zip bundle, its codec.npz, its model.keras), then while extracting.
+MAX_BUNDLE_BYTES = 4 << 30  # all members of a bundle zip (or one archive in a bundle) together
+MAX_COMPRESSION_RATIO = 200  # uncompressed / compressed, for members above RATIO_CHECKED_ABOVE
+RATIO_CHECKED_ABOVE = 8 << 20  # small members may compress well (JSON, YAML)
+_COPY_CHUNK = 1 << 20
 
 
 def save_bundle(target: str | Path, *, model: Any, codec: Any, recipe: Any, meta: dict[str, Any]) -> Path:
@@ -111,20 +119,25 @@ class Bundle:
     @classmethod
     def load(cls, path: str | Path) -> "Bundle":
         """Open and verify a bundle directory or ``.zip``; ``BundleError`` if it cannot be trusted."""
-        from .recipe import _parse_yaml, recipe_from_dict
-
         path = Path(path)
-        keepalive = None
         if path.is_file() and zipfile.is_zipfile(path):
             keepalive = tempfile.TemporaryDirectory(prefix="domaingen-bundle-")
-            folder = Path(keepalive.name)
-            _safe_extract(path, folder)
-        elif path.is_dir():
-            folder = path
-        elif path.exists():
+            try:
+                _safe_extract(path, Path(keepalive.name))
+                return cls._load_folder(path, Path(keepalive.name), keepalive)
+            except BaseException:
+                keepalive.cleanup()  # nothing extracted outlives a refused bundle
+                raise
+        if path.is_dir():
+            return cls._load_folder(path, path, None)
+        if path.exists():
             raise BundleError(f"bundle {path}: not a bundle directory or .zip file; pass the folder `domaingen train` wrote")
-        else:
-            raise BundleError(f"bundle {path}: not found; train one with `domaingen train RECIPE --bundle {path}`")
+        raise BundleError(f"bundle {path}: not found; train one with `domaingen train RECIPE --bundle {path}`")
+
+    @classmethod
+    def _load_folder(cls, path: Path, folder: Path, keepalive: Any) -> "Bundle":
+        """Verify the bundle files in ``folder`` (``path`` is what the user named)."""
+        from .recipe import _parse_yaml, recipe_from_dict
 
         meta = _read_meta(path, folder)
         _check_versions(path, meta)
@@ -134,6 +147,7 @@ class Bundle:
                 raise BundleError(f"bundle {path}: {name} is missing; the bundle is incomplete, train it again")
             if sha256_file(file) != digest:
                 raise BundleError(f"bundle {path}: {name} does not match its checksum in meta.json (truncated or modified); train it again")
+        _check_archive_sizes(path, folder / "model.keras")
         try:
             document = _parse_yaml((folder / "recipe.yaml").read_text(encoding="utf-8"), f"{path}/recipe.yaml")
             recipe = recipe_from_dict(document, base_dir=meta.get("recipe_dir", folder), source=f"{path}/recipe.yaml")
@@ -149,10 +163,11 @@ class Bundle:
     def codec(self):
         """The fitted codec, rebuilt from codec.json and codec.npz."""
         if self._codec is None:
-            config = json.loads((self.folder / "codec.json").read_text(encoding="utf-8"))
-            with np.load(self.folder / "codec.npz", allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-            self._codec = self.plugin.codec_from_config(config, arrays)
+            try:
+                config = json.loads((self.folder / "codec.json").read_text(encoding="utf-8"))
+            except (ValueError, RecursionError) as exc:
+                raise BundleError(f"bundle {self.path}: this bundle's codec.json is corrupt ({exc}); refused: train the bundle again") from None
+            self._codec = self.plugin.codec_from_config(config, load_bundle_npz(self.path, self.folder / "codec.npz"))
         return self._codec
 
     @property
@@ -192,16 +207,94 @@ class Bundle:
         )
 
 
+def load_bundle_npz(bundle_path: Path, file: Path) -> dict[str, np.ndarray]:
+    """The arrays of one ``.npz`` of a bundle, without pickle and within ``MAX_BUNDLE_BYTES``;
+    ``BundleError`` naming the bundle when the file is corrupt or holds object arrays."""
+    return load_npz(
+        file,
+        label=f"bundle {bundle_path}: this bundle's {file.name}",
+        fix="train the bundle again (or use one from a source you trust)",
+        error=BundleError,
+        max_bytes=MAX_BUNDLE_BYTES,
+        max_ratio=MAX_COMPRESSION_RATIO,
+        ratio_above=RATIO_CHECKED_ABOVE,
+    )
+
+
+def _check_archive_sizes(bundle_path: Path, file: Path) -> None:
+    """Refuse an archive inside a bundle (``model.keras``) whose declared sizes are a bomb."""
+    try:
+        with zipfile.ZipFile(file) as zf:
+            problem = _size_problem(zf.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise BundleError(f"bundle {bundle_path}: this bundle's {file.name} is corrupt ({exc}); refused: train the bundle again") from None
+    if problem:
+        raise BundleError(f"bundle {bundle_path}: this bundle's {file.name}: {problem}; refused before reading it: train the bundle again")
+
+
+def _size_problem(infos: list[zipfile.ZipInfo]) -> str | None:
+    """``files.declared_size_problem`` with this module's limits (read at call time)."""
+    return declared_size_problem(infos, max_bytes=MAX_BUNDLE_BYTES, max_ratio=MAX_COMPRESSION_RATIO, ratio_above=RATIO_CHECKED_ABOVE)
+
+
 def _safe_extract(zip_path: Path, folder: Path) -> None:
-    allowed = set(CONTENT_FILES) | {"meta.json"}
+    """Extract a bundle zip into ``folder``: only the bundle's own member names, each once,
+    unencrypted, within the declared-size limits (checked before anything is written) and
+    never past its declared size (checked while writing). On refusal nothing written stays."""
+    written: list[Path] = []
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            for info in zf.infolist():
-                if info.filename not in allowed:
-                    raise BundleError(f"bundle {zip_path}: unexpected member {info.filename!r}; a bundle holds only {', '.join(sorted(allowed))}")
-                zf.extract(info, folder)
-    except zipfile.BadZipFile as exc:
-        raise BundleError(f"bundle {zip_path}: corrupt zip ({exc}); train it again") from None
+            infos = zf.infolist()
+            _check_members(zip_path, infos)
+            for info in infos:
+                target = folder / info.filename
+                written.append(target)
+                with zf.open(info) as src, open(target, "xb") as dst:
+                    _copy_member(src, dst, info, zip_path)
+    except BaseException as exc:
+        for target in written:
+            target.unlink(missing_ok=True)
+        if isinstance(exc, (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError)):
+            raise BundleError(f"bundle {zip_path}: corrupt zip ({type(exc).__name__}: {exc}); train it again") from None
+        raise
+
+
+def _check_members(zip_path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a bundle zip by its directory alone: unknown, repeated or encrypted members,
+    or declared sizes past the limits (a zip bomb)."""
+    allowed = set(CONTENT_FILES) | {"meta.json"}
+    seen: set[str] = set()
+    for info in infos:
+        if info.filename not in allowed:
+            raise BundleError(f"bundle {zip_path}: unexpected member {info.filename!r}; a bundle holds only {', '.join(sorted(allowed))}")
+        if info.filename in seen:
+            raise BundleError(f"bundle {zip_path}: member {info.filename!r} appears twice; refused: train the bundle again")
+        if info.flag_bits & 0x1:
+            raise BundleError(f"bundle {zip_path}: member {info.filename!r} is encrypted; a bundle zip is never encrypted")
+        seen.add(info.filename)
+    problem = _size_problem(infos)
+    if problem:
+        raise BundleError(
+            f"bundle {zip_path}: {problem}; refused before extracting (limits: bundle.MAX_BUNDLE_BYTES, "
+            "bundle.MAX_COMPRESSION_RATIO); train the bundle again or unzip one you trust and pass the folder"
+        )
+
+
+def _copy_member(src: IO[bytes], dst: IO[bytes], info: zipfile.ZipInfo, zip_path: Path) -> int:
+    """Copy one member's bytes, refusing more (or fewer) than its header declares: a lying
+    header cannot make extraction write past the size that was checked."""
+    copied = 0
+    while block := src.read(min(_COPY_CHUNK, info.file_size - copied + 1)):
+        copied += len(block)
+        if copied > info.file_size:
+            raise BundleError(
+                f"bundle {zip_path}: member {info.filename!r} holds more than the {info.file_size:,} bytes its header "
+                "declares; refused (extraction stopped): train the bundle again"
+            )
+        dst.write(block)
+    if copied != info.file_size:
+        raise BundleError(f"bundle {zip_path}: member {info.filename!r} holds {copied:,} of its declared {info.file_size:,} bytes; train the bundle again")
+    return copied
 
 
 def _read_meta(path: Path, folder: Path) -> dict[str, Any]:

@@ -11,11 +11,17 @@ Sources (``data.source`` in a recipe):
 
 Audio is resampled to ``sample_rate`` and kept on the piece; its notes come from the
 monophonic transcriber unless the representation is ``spectrogram`` (audio only).
+
+Every file is read whole, so its size is checked first (``max_file_bytes``, with
+``os.stat``), and audio's declared duration (``max_audio_seconds``) and decoded size
+(``MAX_DECODED_BYTES``) from its header before any sample is decoded. A corrupt,
+truncated or oversized file is a ``DataError`` naming it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -23,7 +29,7 @@ import numpy as np
 
 from domaingen.errors import DataError
 
-from .options import MusicDataOptions
+from .options import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MusicDataOptions
 from .piece import Piece, make_notes
 
 __all__ = [
@@ -43,6 +49,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 EMBEDDED_SOURCES = {"embedded:bach-soprano": DATA_DIR / "bach_soprano.json"}
 MUSIC21_SOURCES = ("music21:bach", "music21:bach-soprano")
 SILENCE_PEAK = 1e-4
+MAX_DECODED_BYTES = 4 << 30  # float32 samples (all channels) one audio file may decode to
 
 
 def load_source(source: str, options: MusicDataOptions, base_dir: Path) -> list[Piece]:
@@ -87,22 +94,38 @@ def _load_path(path: Path, options: MusicDataOptions) -> list[Piece]:
     pieces = []
     for file in files:
         if file.suffix.lower() in MIDI_SUFFIXES:
-            pieces.append(load_midi(file))
+            pieces.append(load_midi(file, max_bytes=options.max_file_bytes))
         else:
             pieces.append(load_audio(file, options))
     return pieces
 
 
 # --- MIDI ----------------------------------------------------------------------------
-def load_midi(path: str | Path, name: str | None = None) -> Piece:
+def check_file_size(path: Path, max_bytes: int) -> None:
+    """Refuse (``DataError``) a file that cannot be read or is larger than ``max_bytes``,
+    before it is opened: music files are read whole into memory."""
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc}): check it exists and is readable") from None
+    if size > max_bytes:
+        raise DataError(
+            f"{path}: the file is {size:,} bytes, more than data.options.max_file_bytes ({max_bytes:,}): "
+            "raise max_file_bytes, or cut or downsample the file"
+        )
+
+
+def load_midi(path: str | Path, name: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> Piece:
     """A MIDI file as one piece: every non-drum note, re-timed to the first tempo.
 
     Tempo changes are folded away: each note's position in beats (from the file's ticks)
-    is kept and the whole piece plays at the initial tempo.
+    is kept and the whole piece plays at the initial tempo. A file over ``max_bytes`` is
+    refused unread.
     """
     import pretty_midi
 
     path = Path(path)
+    check_file_size(path, max_bytes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -130,14 +153,21 @@ def load_midi(path: str | Path, name: str | None = None) -> Piece:
 
 
 # --- audio ---------------------------------------------------------------------------
-def read_audio(path: str | Path, sample_rate: int, allow_silent: bool = False) -> np.ndarray:
-    """Mono float32 audio at ``sample_rate``; ``DataError`` if unreadable, empty or
-    (unless ``allow_silent``) silent."""
+def read_audio(path: str | Path, sample_rate: int, allow_silent: bool = False, max_bytes: int = MAX_FILE_BYTES,
+               max_seconds: float = MAX_AUDIO_SECONDS) -> np.ndarray:
+    """Mono float32 audio at ``sample_rate``; ``DataError`` if unreadable, empty,
+    (unless ``allow_silent``) silent, over ``max_bytes`` on disk, or declaring more than
+    ``max_seconds`` or ``MAX_DECODED_BYTES`` of samples in its header (checked before decoding)."""
     import soundfile as sf
 
     path = Path(path)
+    check_file_size(path, max_bytes)
     try:
+        info = sf.info(str(path))
+        _check_audio_header(path, info.frames, info.samplerate, info.channels, max_seconds)
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"{path}: not a readable audio file ({exc}); convert it to WAV or FLAC") from exc
     if data.shape[0] == 0:
@@ -154,12 +184,29 @@ def read_audio(path: str | Path, sample_rate: int, allow_silent: bool = False) -
     return y.astype(np.float32)
 
 
+def _check_audio_header(path: Path, frames: int, rate: int, channels: int, max_seconds: float) -> None:
+    """Refuse audio whose header declares more than ``max_seconds`` or ``MAX_DECODED_BYTES``."""
+    if rate <= 0 or channels <= 0:
+        raise DataError(f"{path}: not a readable audio file (header: {rate} Hz, {channels} channels); re-export it")
+    seconds = frames / rate
+    if seconds > max_seconds:
+        raise DataError(
+            f"{path}: the audio declares {seconds:,.0f} s ({frames:,} frames at {rate} Hz), more than "
+            f"data.options.max_audio_seconds ({max_seconds:,.0f} s): cut the file, or raise max_audio_seconds"
+        )
+    if frames * channels * 4 > MAX_DECODED_BYTES:
+        raise DataError(
+            f"{path}: the audio would decode to {frames * channels * 4:,} bytes ({channels} channels), more than "
+            f"{MAX_DECODED_BYTES:,}: mix it down to mono or cut it"
+        )
+
+
 def load_audio(path: str | Path, options: MusicDataOptions) -> Piece:
     """An audio file as one piece: its samples, and transcribed notes for symbolic use."""
     from .transcribe import estimate_tempo, transcribe
 
     path = Path(path)
-    y = read_audio(path, options.sample_rate)
+    y = read_audio(path, options.sample_rate, max_bytes=options.max_file_bytes, max_seconds=options.max_audio_seconds)
     tempo = options.audio_tempo or estimate_tempo(y, options.sample_rate)
     notes = make_notes([])
     if options.representation != "spectrogram":

@@ -10,10 +10,16 @@ from domaingen.plugin import StrictModel
 
 from .keys import parse_key
 
-__all__ = ["MusicDataOptions", "MusicGenerateOptions", "MusicEvaluateOptions", "REPRESENTATIONS"]
+__all__ = [
+    "MusicDataOptions", "MusicGenerateOptions", "MusicEvaluateOptions", "REPRESENTATIONS",
+    "MAX_FILE_BYTES", "MAX_FILE_BYTES_LIMIT", "MAX_AUDIO_SECONDS",
+]
 
 REPRESENTATIONS = ("melody", "performance", "spectrogram")
 DEFAULT_RANGES = {"melody": (48, 84), "performance": (21, 108), "spectrogram": (36, 96)}
+MAX_FILE_BYTES = 512 << 20  # default max_file_bytes: a music file is read whole into memory
+MAX_FILE_BYTES_LIMIT = 4 << 30  # the largest max_file_bytes accepted
+MAX_AUDIO_SECONDS = 1800.0  # default max_audio_seconds: audio is decoded whole (and resampled)
 
 
 def _check_range(value):
@@ -35,6 +41,14 @@ class MusicDataOptions(StrictModel):
     )
     max_pieces: Optional[int] = Field(None, ge=1, description="keep the first N pieces (sorted by name)")
     min_notes: int = Field(4, ge=0, description="drop pieces with fewer notes")
+    max_file_bytes: int = Field(
+        MAX_FILE_BYTES, ge=1, le=MAX_FILE_BYTES_LIMIT,
+        description="a MIDI or audio file larger than this is refused before it is read (files are read whole)",
+    )
+    max_audio_seconds: float = Field(
+        MAX_AUDIO_SECONDS, gt=0, le=24 * 3600,
+        description="an audio file whose header declares a longer duration is refused before decoding",
+    )
     # melody
     steps_per_quarter: int = Field(4, ge=1, le=24, description="grid steps per quarter note (4 = sixteenths)")
     window_bars: int = Field(8, ge=1, le=64, description="bars per training sequence (rnn/transformer)")

@@ -12,7 +12,8 @@ Per column (in table order):
 - categorical: one-hot segment named exactly ``"<col>"``; beyond ``max_categories`` the
   rarest values share one bucket, decoded by sampling the stored rare frequencies.
 - boolean: binary segment ``"<col>"``.
-- any column with missing values in training: binary ``"<col>.missing"``.
+- any column with missing values in training: binary ``"<col>.missing"``, except an
+  always-missing column (no value at all), which has no segment and decodes all missing.
 - id and constant columns: no segment (ids are generated unique, constants repeated).
 
 Documented loss of ``decode(encode(x))``: numeric values come back within 1e-6 of the
@@ -159,7 +160,7 @@ class TabularCodec(Codec):
     def _build_spec(self) -> DataSpec:
         segments: list[Segment] = []
         for i, info in enumerate(self.columns_):
-            if info.has_nan and info.kind != "id":
+            if info.has_nan and info.kind != "id" and not info.always_missing:
                 segments.append(Segment(f"{info.name}.missing", "binary", 1))
             if info.kind in ("numeric", "datetime"):
                 gmm = self.transforms_[i]["transform"] == "gmm"  # (x - mode mean) / (4 mode std): within [-1, 1]
@@ -217,7 +218,7 @@ class TabularCodec(Codec):
                 continue
             series = raw[info.name]
             isna = series.isna().to_numpy()
-            if info.has_nan:
+            if f"{info.name}.missing" in slices:  # not for an always-missing column
                 out[:, slices[f"{info.name}.missing"]] = isna[:, None]
             if info.kind in ("numeric", "datetime"):
                 self._encode_continuous(i, info, series, out, slices)
@@ -266,7 +267,9 @@ class TabularCodec(Codec):
         slices = self.spec.segment_slices()
 
         def missing_of(info: ColumnInfo) -> np.ndarray | None:
-            if info.has_nan and info.kind != "id":
+            if info.always_missing:
+                return np.ones(n, dtype=bool)
+            if f"{info.name}.missing" in slices and info.kind != "id":
                 return x[:, slices[f"{info.name}.missing"].start] > 0.5
             return None
 

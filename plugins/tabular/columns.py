@@ -2,7 +2,9 @@
 
 Kinds: ``numeric`` (int or float, with bounds and decimal precision), ``categorical``,
 ``boolean``, ``datetime`` (stored as int64 days or seconds since 1970-01-01, any era),
-``id`` (identifiers: generated unique, never learned) and ``constant``.
+``id`` (identifiers: generated unique, never learned) and ``constant``. A column without
+a single value (all missing) is an always-missing ``constant`` whatever type a recipe
+forces: there is nothing to learn, and it is generated all missing.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class ColumnInfo:
     @property
     def has_rare(self) -> bool:
         return bool(self.rare_values)
+
+    @property
+    def always_missing(self) -> bool:
+        """A column with no value at all in training: no segment, decoded all missing."""
+        return self.kind == "constant" and self.has_nan and self.value is None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,10 +145,12 @@ def _looks_like_id(series: pd.Series, non_null: pd.Series) -> bool:
 
 
 def _kind(series: pd.Series, opts: ColumnOptions | None, options: DataOptions) -> str:
+    non_null = series.dropna()
+    if len(non_null) == 0:
+        return "constant"  # always missing: no forced type can be fitted on no values
     if opts is not None and opts.type is not None:
         return opts.type
-    non_null = series.dropna()
-    if len(non_null) == 0 or non_null.nunique() == 1:
+    if non_null.nunique() == 1:
         return "constant"
     if pd.api.types.is_bool_dtype(series.dtype):
         return "boolean"

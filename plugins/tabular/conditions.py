@@ -72,6 +72,9 @@ def build_request(codec: TabularCodec, options: GenerateOptions) -> GenerationRe
                     f"condition on {col!r} cannot be met: the column's values lie in {_range_text(info)}"
                 )
             ranges.append((col, lo, hi))
+        elif info.always_missing:
+            raise ConditionError(f"condition on {col!r}: the column is always missing (it has no values in the "
+                                 "training data), so no value can be asked for; remove the condition")
         elif info.kind == "constant":
             if isinstance(cond, RangeCondition) or _key(cond) != _key(info.value):
                 raise ConditionError(f"condition on {col!r}: the column is constant ({info.value!r})")

@@ -4,6 +4,10 @@
 recipe's ``drop`` list is applied, date-like text becomes ``datetime64`` (any era: the
 second unit of numpy/pandas covers years -2.9e11..2.9e11), and forced types are coerced
 with a ``DataError`` naming the column and a value that could not be read.
+
+Header names are read as the file states them: a name given twice (CSV or Parquet) is a
+``DataError`` naming it, since pandas would silently rename the second ``a`` to ``a.1``;
+``data.options.duplicate_columns: rename`` asks for that renaming instead.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from domaingen.errors import DataError
 
 from .options import DataOptions
 
-__all__ = ["load_table", "prepare_frame", "parse_datetimes", "SKLEARN_SOURCES", "read_file"]
+__all__ = ["load_table", "prepare_frame", "parse_datetimes", "SKLEARN_SOURCES", "read_file", "dedupe_names"]
 
 SKLEARN_SOURCES = ("breast_cancer", "diabetes")
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
@@ -32,7 +36,7 @@ def load_table(source: str, options: DataOptions, base_dir: Path) -> pd.DataFram
         path = Path(source).expanduser()
         if not path.is_absolute():
             path = Path(base_dir) / path
-        frame = read_file(path, sep=options.sep)
+        frame = read_file(path, sep=options.sep, duplicate_columns=options.duplicate_columns)
     return prepare_frame(frame, options, source)
 
 
@@ -52,8 +56,11 @@ def _load_sklearn(name: str) -> pd.DataFrame:
     raise DataError(f"unknown embedded data set 'sklearn:{name}'; use one of: {known}")
 
 
-def read_file(path: Path, sep: str | None = None) -> pd.DataFrame:
-    """Read one CSV or Parquet file, turning every failure into a ``DataError``."""
+def read_file(path: Path, sep: str | None = None, duplicate_columns: str = "refuse") -> pd.DataFrame:
+    """Read one CSV or Parquet file, turning every failure into a ``DataError``.
+
+    ``duplicate_columns``: ``refuse`` (a header name given twice is a ``DataError``) or
+    ``rename`` (pandas' renaming: the second ``a`` becomes ``a.1``)."""
     name = path.name.lower()
     if not path.exists():
         raise DataError(f"data file not found: {path} (check data.source; relative paths start at the recipe's folder)")
@@ -61,10 +68,12 @@ def read_file(path: Path, sep: str | None = None) -> pd.DataFrame:
         raise DataError(f"data source {path} is a folder; name a .csv or .parquet file")
     try:
         if name.endswith(_PARQUET_SUFFIXES):
-            frame = _restore_parquet_units(path, pd.read_parquet(path))
+            frame = _read_parquet(path, duplicate_columns)
         elif name.endswith(_CSV_SUFFIXES):
             if sep is None:
                 sep = "\t" if ".tsv" in name else ","
+            if duplicate_columns == "refuse":
+                _refuse_duplicates(_csv_header(path, sep), path)
             frame = pd.read_csv(path, sep=sep, low_memory=False)
             frame = parse_datetimes(frame)
         else:
@@ -80,6 +89,64 @@ def read_file(path: Path, sep: str | None = None) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises its own exception types for corrupt files
         raise DataError(f"cannot read {path} (corrupt or not a table?): {type(exc).__name__}: {exc}") from None
     return frame
+
+
+def _csv_header(path: Path, sep: str) -> list[str | None]:
+    """The header row of a CSV file as written (pandas' reader, so quoting and compression
+    match the real read, but without its renaming of duplicates); None for empty names."""
+    row = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(v) if str(v) != "" else None for v in row.iloc[0].tolist()] if len(row) else []
+
+
+def _read_parquet(path: Path, duplicate_columns: str) -> pd.DataFrame:
+    """A Parquet file as a DataFrame; duplicate field names refused or renamed as pandas would."""
+    import pyarrow.parquet as pq
+
+    names = list(pq.read_schema(path).names)
+    if len(set(names)) == len(names):
+        return _restore_parquet_units(path, pd.read_parquet(path))
+    if duplicate_columns == "refuse":
+        _refuse_duplicates(names, path)
+    table = pq.ParquetFile(path).read()  # pandas' reader cannot select duplicate names
+    renamed = dedupe_names(table.column_names)
+    return table.rename_columns(renamed).to_pandas()
+
+
+def _refuse_duplicates(names: list[str | None], path: Path | str) -> None:
+    """Raise a ``DataError`` naming every header name given more than once (with positions)."""
+    positions: dict[str, list[int]] = {}
+    for i, col in enumerate(names, start=1):
+        if col is not None:
+            positions.setdefault(col, []).append(i)
+    dup = {col: where for col, where in positions.items() if len(where) > 1}
+    if not dup:
+        return
+    listed = "; ".join(f"{col!r} (columns {', '.join(map(str, where))})" for col, where in dup.items())
+    raise DataError(
+        f"{path}: duplicate column names in the header: {listed}; rename them in the file so every "
+        "column has its own name, or set data.options.duplicate_columns: rename to read them as "
+        "pandas does (a, a.1, a.2, ...)"
+    )
+
+
+def dedupe_names(names: list[str]) -> list[str]:
+    """``names`` with repeats renamed as pandas' CSV reader does: the second ``a`` becomes
+    ``a.1`` (or the next free ``a.<k>``), names already unique are kept."""
+    taken = set(names)
+    counts: dict[str, int] = {}
+    out = []
+    for col in names:
+        if col not in counts:
+            counts[col] = 0
+            out.append(col)
+            continue
+        k = counts[col] + 1
+        while f"{col}.{k}" in taken:
+            k += 1
+        counts[col] = k
+        taken.add(f"{col}.{k}")
+        out.append(f"{col}.{k}")
+    return out
 
 
 def _restore_parquet_units(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
@@ -149,8 +216,10 @@ def prepare_frame(frame: pd.DataFrame, options: DataOptions, source: str = "data
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
     if frame.columns.duplicated().any():
-        dup = sorted(set(frame.columns[frame.columns.duplicated()]))
-        raise DataError(f"{source}: duplicate column names {dup}; rename them")
+        if options.duplicate_columns == "rename":
+            frame.columns = dedupe_names(list(frame.columns))
+        else:
+            _refuse_duplicates(list(frame.columns), source)
     missing = [c for c in options.drop if c not in frame.columns]
     if missing:
         raise DataError(f"{source}: data.options.drop names unknown columns {missing}; columns are {list(frame.columns)}")

@@ -3,6 +3,12 @@
 Every function takes pandas objects and returns plain floats (NaN where undefined). The
 formulas are listed in ``METRICS`` (shown by ``metrics()`` and docs/plugins/tabular.md).
 Big tables are subsampled as documented there; no function builds an all-pairs matrix.
+
+Before scoring, ``conform_synthetic`` compares the synthetic table's schema with the real
+one: a missing real column is refused (``DataError``); extra columns, values that are not
+numbers (or dates) in a numeric (datetime) column and categories the real column never
+holds are counted in the report's ``schema`` section with a warning each; always-missing
+real columns are listed there and not scored.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ __all__ = [
     "dcr_overfitting_protection",
     "exact_copy_rate",
     "ml_efficacy",
+    "conform_synthetic",
     "evaluate_tables",
 ]
 
@@ -384,6 +391,9 @@ def random_baseline(real: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.
     for col in real.columns:
         s = real[col]
         nan_ratio = float(s.isna().mean())
+        if nan_ratio == 1.0:  # no value to draw a range or a category from (e.g. a subsample)
+            out[col] = pd.Series(np.full(n, np.nan))
+            continue
         if pd.api.types.is_bool_dtype(s.dtype):
             values = pd.Series(rng.choice(s.dropna().unique(), size=n), dtype=object)
         elif pd.api.types.is_integer_dtype(s.dtype):
@@ -530,20 +540,141 @@ def ml_efficacy(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFr
     }
 
 
+# --- schema of the synthetic table ------------------------------------------------------------------
+_EXAMPLES = 5  # values listed per column in the schema section
+
+
+def _share(count: int, total: int) -> float:
+    return count / total if total else 0.0
+
+
+def _examples(values: pd.Series) -> list[Any]:
+    """The most frequent offending values (as text, cut to 40 characters)."""
+    return [str(v)[:40] for v in values.value_counts().index[:_EXAMPLES]]
+
+
+def _as_datetimes(series: pd.Series) -> pd.Series:
+    """Text (or anything) as naive UTC ``datetime64[s]``; NaT where a value is not a date."""
+    text = series.astype(object).where(series.notna(), None)
+    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    out = np.full(len(series), np.datetime64("NaT"), dtype="datetime64[s]")
+    ok = parsed.notna().to_numpy()
+    out[ok] = parsed[ok].dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+    for i in np.flatnonzero(~ok & series.notna().to_numpy()):  # outside pandas' ns range: one by one
+        try:
+            out[i] = np.datetime64(str(text.iloc[i]).strip().replace(" ", "T", 1), "s")
+        except ValueError:
+            pass
+    return pd.Series(out, index=series.index, name=series.name)
+
+
+def _conform_continuous(synthetic: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
+    """The synthetic column as numbers (or datetimes) and its values that are not."""
+    if kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(synthetic.dtype):
+            return synthetic, synthetic.iloc[:0]
+        converted = _as_datetimes(synthetic)
+    else:
+        if pd.api.types.is_numeric_dtype(synthetic.dtype) and not pd.api.types.is_bool_dtype(synthetic.dtype):
+            return synthetic, synthetic.iloc[:0]
+        converted = pd.to_numeric(synthetic.astype(object), errors="coerce").astype(np.float64)
+    bad = synthetic[synthetic.notna() & converted.isna()]
+    return converted, bad
+
+
+def _conform_discrete(real: pd.Series, synthetic: pd.Series) -> pd.Series:
+    """A text synthetic column of a numeric or boolean real column (a CSV column that one
+    stray text value kept as text) with its numbers / ``True`` / ``False`` read back."""
+    if not (synthetic.dtype == object or pd.api.types.is_string_dtype(synthetic.dtype)):
+        return synthetic
+    text = synthetic.astype(object)
+    if pd.api.types.is_bool_dtype(real.dtype):
+        flags = {"True": True, "False": False, "true": True, "false": False}
+        return text.map(lambda v: flags.get(v, v) if isinstance(v, str) else v)
+    if pd.api.types.is_numeric_dtype(real.dtype):
+        numbers = pd.to_numeric(text, errors="coerce")
+        return text.where(numbers.isna(), numbers.astype(object))
+    return synthetic
+
+
+def conform_synthetic(real: pd.DataFrame, synthetic: pd.DataFrame,
+                      types: dict[str, str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The synthetic table in the real table's columns, with a ``schema`` section that says
+    how it differed; refuses (``DataError``) a synthetic table lacking a real column.
+
+    Extra columns are dropped. A value that is not a number (or date) in a numeric
+    (datetime) column is counted and scored as missing; a category the real column never
+    holds is counted (it lowers CategoryAdherence); an always-missing real column is listed
+    and left out of every score. Each finding adds a line to ``schema["warnings"]``."""
+    from domaingen.errors import DataError
+
+    missing = [c for c in real.columns if c not in synthetic.columns]
+    if missing:
+        raise DataError(
+            f"the synthetic table lacks the real columns {missing} (it has {list(synthetic.columns)[:20]}): "
+            "evaluate rows generated from this recipe's bundle, or add those columns"
+        )
+    n = len(synthetic)
+    schema: dict[str, Any] = {
+        "extra_columns": [c for c in synthetic.columns if c not in real.columns],
+        "always_missing": {},
+        "invalid_values": {},
+        "unseen_categories": {},
+        "warnings": [],
+    }
+    warn = schema["warnings"].append
+    if schema["extra_columns"]:
+        warn(f"the synthetic table has columns the real one lacks, ignored: {schema['extra_columns'][:20]}")
+    out = synthetic[list(real.columns)].copy(deep=False)  # the selection is new; its columns are replaced below
+    for col, kind in types.items():
+        if real[col].isna().all():
+            values = int(out[col].notna().sum())
+            schema["always_missing"][col] = {"synthetic_values": values}
+            extra = f", but {values} of {n} synthetic values are set" if values else ""
+            warn(f"column {col!r} is always missing in the real data: not scored{extra}")
+        elif kind in _CONTINUOUS:
+            out[col], bad = _conform_continuous(out[col], kind)
+            if len(bad):
+                what = "dates" if kind == "datetime" else "numbers"
+                schema["invalid_values"][col] = {"count": len(bad), "share": _share(len(bad), n),
+                                                 "examples": _examples(bad)}
+                warn(f"column {col!r}: {len(bad)} of {n} synthetic values are not {what} "
+                     f"(e.g. {_examples(bad)[:3]}): scored as missing")
+        else:
+            out[col] = _conform_discrete(real[col], out[col])
+            known = set(_labels(real[col]).dropna().tolist())
+            labels = _labels(out[col]).dropna()
+            unseen = labels[~labels.isin(known)]
+            if len(unseen):
+                schema["unseen_categories"][col] = {"count": len(unseen), "share": _share(len(unseen), n),
+                                                    "values": _examples(unseen)}
+                warn(f"column {col!r}: {len(unseen)} of {n} synthetic values are categories the real data "
+                     f"does not have (e.g. {_examples(unseen)[:3]}): they lower CategoryAdherence")
+    return out, schema
+
+
 # --- everything -------------------------------------------------------------------------------------
 def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
                     options: EvaluateOptions, rng: np.random.Generator,
-                    column_types: dict[str, str] | None = None) -> dict[str, Any]:
-    """The whole tabular report (JSON-serialisable; NaN becomes null)."""
-    types = sdtypes(real, column_types)
-    missing = [c for c in types if c not in synthetic.columns]
-    if missing:
+                    column_types: dict[str, str] | None = None,
+                    conformed: tuple[pd.DataFrame, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The whole tabular report (JSON-serialisable; NaN becomes null).
+
+    ``conformed``: ``conform_synthetic``'s result when the caller already has it."""
+    all_types = sdtypes(real, column_types)
+    synthetic, schema = conformed if conformed is not None else conform_synthetic(real, synthetic, all_types)
+    types = {c: k for c, k in all_types.items() if c not in schema["always_missing"]}
+    if not types:
         from domaingen.errors import DataError
 
-        raise DataError(f"the synthetic table lacks the real columns {missing}")
+        raise DataError(
+            f"no column of the real table can be scored: {list(all_types) or list(real.columns)} are all "
+            "identifiers or always missing; evaluate a table with modelled columns"
+        )
     report: dict[str, Any] = {
         "rows": {"real": len(real), "synthetic": len(synthetic), "holdout": 0 if holdout is None else len(holdout)},
         "column_types": types,
+        "schema": schema,
     }
     report["quality"] = quality_report(real, synthetic, types, rng, options.quality_rows,
                                        options.real_correlation_threshold, options.real_association_threshold)
@@ -570,6 +701,13 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
 
     if options.target is None:
         report["ml_efficacy"] = None
+    elif options.target in schema["always_missing"]:
+        from domaingen.errors import UsageError
+
+        raise UsageError(
+            f"evaluate.options.target {options.target!r} is always missing in the real data, so nothing can "
+            f"predict it; choose one of {list(types)}"
+        )
     elif options.target not in types:
         from domaingen.errors import UsageError
 
@@ -593,5 +731,6 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
         "ml_efficacy_real": ml.get("real"),
         "ml_efficacy_synthetic": ml.get("synthetic"),
         "ml_efficacy_ratio": ml.get("ratio"),
+        "schema_warnings": len(schema["warnings"]),
     }
     return _nan_to_none(report)

@@ -74,6 +74,10 @@ class DataOptions(StrictModel):
     drop: list[str] = Field(default_factory=list)
     constraints: list[Constraint] = Field(default_factory=list)
     sep: str | None = Field(default=None, description="CSV separator (default: ',' or tab for .tsv)")
+    duplicate_columns: Literal["refuse", "rename"] = Field(
+        default="refuse",
+        description="a header name given twice: refuse (an error naming it) or rename (pandas' a, a.1, a.2, ...)",
+    )
     transform: Literal["gmm", "quantile"] = "gmm"
     max_modes: int = Field(default=10, ge=1, le=50)
     mode_weight_threshold: float = Field(default=0.005, ge=0.0, lt=1.0)

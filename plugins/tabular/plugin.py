@@ -16,7 +16,7 @@ from .codec import TabularCodec
 from .conditions import build_request
 from .io import FORMATS, read_tables, write_table
 from .loading import load_table
-from .metrics import METRICS, evaluate_tables
+from .metrics import METRICS, conform_synthetic, evaluate_tables, sdtypes
 from .options import DataOptions, EvaluateOptions, GenerateOptions
 
 __all__ = ["TabularPlugin"]
@@ -80,10 +80,12 @@ class TabularPlugin(DomainPlugin):
         for name, frame in (("real", real), ("synthetic", synthetic)):
             if not isinstance(frame, pd.DataFrame) or len(frame) == 0:
                 raise DataError(f"evaluation needs a non-empty {name} table")
-        report = evaluate_tables(real, synthetic, holdout, options, rng, options.column_types)
+        # the synthetic table in the real one's schema (refused when it lacks a real column)
+        conformed = conform_synthetic(real, synthetic, sdtypes(real, options.column_types))
+        report = evaluate_tables(real, synthetic, holdout, options, rng, options.column_types, conformed)
         if out_dir is not None and options.report_html:
             from .report import write_report
 
-            path = write_report(report, real, synthetic, Path(out_dir), options.plot_columns)
+            path = write_report(report, real, conformed[0], Path(out_dir), options.plot_columns)
             report["report_html"] = path.name
         return report

@@ -1,7 +1,8 @@
 """``report.html``: the numbers of a tabular evaluation plus plots (PNG embedded as base64).
 
 Plots: real vs synthetic histogram (numeric, datetime) or bar chart (categorical, boolean)
-per column, and the real and synthetic Pearson correlation matrices side by side.
+per column, and the real and synthetic Pearson correlation matrices side by side; the
+schema warnings (extra columns, invalid values, unseen categories) are listed first.
 """
 
 from __future__ import annotations
@@ -116,12 +117,18 @@ def write_report(report: dict[str, Any], real: pd.DataFrame, synthetic: pd.DataF
     shape_rows = "".join(
         f"<tr><td>{html.escape(c)}</td><td>{d['metric']}</td><td>{_fmt(d['score'])}</td></tr>" for c, d in shapes.items()
     )
+    warnings = report.get("schema", {}).get("warnings", [])
+    schema = (
+        "<h2>Schema warnings</h2><ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>"
+        if warnings else ""
+    )
     figures = "".join(f"<h2>{t}</h2><img src='data:image/png;base64,{b}'/>" for t, b in images)
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Tabular evaluation</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:2px 8px}}img{{max-width:100%}}</style>
 </head><body><h1>Tabular evaluation</h1>
 <p>{report['rows']['real']} real training rows, {report['rows']['synthetic']} synthetic rows, {report['rows']['holdout']} holdout rows.</p>
 <h2>Summary</h2><table>{rows}</table>
+{schema}
 <h2>Column Shapes</h2><table><tr><td><b>column</b></td><td><b>metric</b></td><td><b>score</b></td></tr>{shape_rows}</table>
 {figures}
 <h2>Full report</h2><pre>{html.escape(json.dumps(report, indent=1)[:200_000])}</pre>

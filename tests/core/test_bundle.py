@@ -1,11 +1,15 @@
+import io
 import json
 import shutil
+import struct
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import domaingen as dg
+from domaingen import bundle as bundle_module
 from domaingen._quiet import keras_module
 from domaingen.errors import BundleError
 from domaingen.files import sha256_file
@@ -107,13 +111,144 @@ def test_unsafe_model_is_refused_even_with_valid_checksums(bundle_copy):
         bundle.model
 
 
+def reseal(folder, name):
+    """Record ``name``'s new checksum in meta.json, as a forger would."""
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["files"][name] = sha256_file(folder / name)
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
 def test_codec_arrays_are_loaded_without_pickle(bundle_copy):
     np.savez(bundle_copy / "codec.npz", mean=np.array([object()], dtype=object), std=np.ones(2))
-    meta = json.loads((bundle_copy / "meta.json").read_text())
-    meta["files"]["codec.npz"] = sha256_file(bundle_copy / "codec.npz")
-    (bundle_copy / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="pickle"):
+    reseal(bundle_copy, "codec.npz")
+    with pytest.raises(BundleError, match=r"this bundle's codec.npz holds a non-numeric array 'mean'.*refused") as info:
         dg.load_bundle(bundle_copy).codec
+    assert str(bundle_copy) in str(info.value)
+
+
+def test_truncated_codec_npz_is_refused_clearly(bundle_copy):
+    data = (bundle_copy / "codec.npz").read_bytes()
+    (bundle_copy / "codec.npz").write_bytes(data[: len(data) // 2])
+    reseal(bundle_copy, "codec.npz")
+    with pytest.raises(BundleError, match=r"this bundle's codec.npz is corrupt.*refused") as info:
+        dg.load_bundle(bundle_copy).codec
+    assert str(bundle_copy) in str(info.value)
+
+
+def test_codec_npz_array_header_larger_than_its_bytes_is_refused(bundle_copy):
+    """A .npy header claiming 10**12 floats must be refused before numpy allocates them."""
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    with zipfile.ZipFile(bundle_copy / "codec.npz", "w") as zf:
+        zf.writestr("mean.npy", header.getvalue() + np.ones(2).tobytes())
+        zf.writestr("std.npy", header.getvalue())
+    reseal(bundle_copy, "codec.npz")
+    with pytest.raises(BundleError, match=r"codec.npz is corrupt: array 'mean' declares shape \(1000000000000,\)"):
+        dg.load_bundle(bundle_copy).codec
+
+
+def test_codec_npz_over_the_size_limit_is_refused(bundle_copy, monkeypatch):
+    np.savez(bundle_copy / "codec.npz", mean=np.zeros(2), std=np.ones(5000))
+    reseal(bundle_copy, "codec.npz")
+    monkeypatch.setattr(bundle_module, "MAX_BUNDLE_BYTES", 10_000)
+    with pytest.raises(BundleError, match=r"codec.npz: its members declare 40,\d+ bytes uncompressed, over the limit of 10,000"):
+        dg.load_bundle(bundle_copy).codec
+
+
+def test_bundle_archive_with_a_bomb_inside_is_refused(bundle_copy, monkeypatch):
+    """model.keras is a zip too: its declared sizes are checked before Keras opens it."""
+    with zipfile.ZipFile(bundle_copy / "model.keras", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("model.weights.h5", bytes(3 << 20))
+    reseal(bundle_copy, "model.keras")
+    monkeypatch.setattr(bundle_module, "RATIO_CHECKED_ABOVE", 1 << 20)
+    with pytest.raises(BundleError, match=r"model.keras: member model.weights.h5 expands .* a likely zip bomb"):
+        dg.load_bundle(bundle_copy)
+
+
+def zeros_zip(path, size, *, names=("codec.npz",)):
+    """A zip whose members are ``size`` zero bytes each, deflated (ratio about 1000)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in names:
+            zf.writestr(name, bytes(size))
+    return path
+
+
+def test_zip_bomb_is_refused_before_anything_is_extracted(tmp_path, monkeypatch):
+    bomb = zeros_zip(tmp_path / "bomb.zip", 5 << 20)  # 5 MB of zeros in about 5 KB
+    monkeypatch.setattr(bundle_module, "RATIO_CHECKED_ABOVE", 1 << 20)
+    folder = tmp_path / "extracted"
+    folder.mkdir()
+    with pytest.raises(BundleError, match=r"member codec.npz expands \d[\d,]* bytes to 5,242,880 \(ratio \d+, limit 200\)"):
+        bundle_module._safe_extract(bomb, folder)
+    assert list(folder.iterdir()) == []
+    with pytest.raises(BundleError, match="likely zip bomb"):
+        dg.load_bundle(bomb)
+
+
+def test_zip_whose_members_declare_too_much_is_refused(tmp_path, monkeypatch):
+    big = zeros_zip(tmp_path / "big.zip", 600_000, names=("codec.npz", "model.keras"))
+    monkeypatch.setattr(bundle_module, "MAX_BUNDLE_BYTES", 1_000_000)
+    folder = tmp_path / "extracted"
+    folder.mkdir()
+    with pytest.raises(BundleError, match=r"declare 1,200,000 bytes uncompressed, over the limit of 1,000,000; refused before extracting"):
+        bundle_module._safe_extract(big, folder)
+    assert list(folder.iterdir()) == []
+
+
+def lie_about_size(path, name, declared):
+    """Rewrite the uncompressed size of member ``name`` in the zip's local and central headers."""
+    data = bytearray(path.read_bytes())
+    encoded = name.encode()
+    for signature, size_at, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+        start = data.find(signature)
+        while start >= 0:
+            if data[start + name_at : start + name_at + len(encoded)] == encoded:
+                data[start + size_at : start + size_at + 4] = struct.pack("<I", declared)
+            start = data.find(signature, start + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_member_whose_header_lies_about_its_size_is_refused_and_nothing_stays(tmp_path):
+    liar = zeros_zip(tmp_path / "liar.zip", 2 << 20, names=("meta.json", "codec.npz"))
+    lie_about_size(liar, "codec.npz", 1000)  # declares 1000 bytes, holds 2 MB: passes the declared checks
+    folder = tmp_path / "extracted"
+    folder.mkdir()
+    with pytest.raises(BundleError, match=r"bundle .*liar.zip: corrupt zip"):
+        bundle_module._safe_extract(liar, folder)
+    assert list(folder.iterdir()) == []  # the partial codec.npz and the earlier meta.json are gone
+
+
+def test_extraction_stops_at_the_declared_size():
+    """Whatever the zip reader hands over, no more than the declared bytes are written."""
+    info = zipfile.ZipInfo("codec.npz")
+    info.file_size = 10
+    out = io.BytesIO()
+    with pytest.raises(BundleError, match=r"member 'codec.npz' holds more than the 10 bytes its header declares"):
+        bundle_module._copy_member(io.BytesIO(bytes(10_000)), out, info, Path("b.zip"))
+    assert len(out.getvalue()) <= 10
+    with pytest.raises(BundleError, match=r"holds 3 of its declared 10 bytes"):
+        bundle_module._copy_member(io.BytesIO(b"abc"), io.BytesIO(), info, Path("b.zip"))
+
+
+def test_repeated_or_encrypted_member_is_refused(tmp_path):
+    twice = tmp_path / "twice.zip"
+    with zipfile.ZipFile(twice, "w") as zf:
+        zf.writestr("meta.json", "{}")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            zf.writestr("meta.json", "{}")
+    with pytest.raises(BundleError, match="'meta.json' appears twice"):
+        dg.load_bundle(twice)
+    locked = tmp_path / "locked.zip"
+    with zipfile.ZipFile(locked, "w") as zf:
+        zf.writestr("meta.json", "{}")
+    data = bytearray(locked.read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        data[data.find(signature) + flags_at] |= 0x1  # the "encrypted" bit
+    locked.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="'meta.json' is encrypted"):
+        dg.load_bundle(locked)
 
 
 def test_zip_bundle_round_trip_and_bad_member(tmp_path, toy_recipe_path):

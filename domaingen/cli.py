@@ -2,7 +2,8 @@
 
 Exit codes: 0 success, 2 usage or validation error, 1 any other failure. Errors a user
 can cause print one short message naming the thing and the fix; ``--debug`` adds the
-traceback.
+traceback. The global options (``--debug``, ``--quiet``, ``--version``) are accepted
+before the subcommand and after it (``domaingen run RECIPE --quiet``), on every command.
 """
 
 from __future__ import annotations
@@ -17,12 +18,69 @@ from typing import Any
 import click
 
 from ._version import __version__
+from .recipe import MAX_BATCH_SIZE, MAX_RECORDS, MAX_SHARD_SIZE
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "MAX_WORKERS"]
+
+MAX_WORKERS = 1024  # generate --workers: processes (or Ray tasks in flight) at once
 
 
-class _Group(click.Group):
-    """Turns domaingen errors into short messages and exit codes."""
+def _set_global(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """Record a global flag on the root context, wherever on the line it was given."""
+    if value:
+        root = ctx.find_root()
+        if root.obj is None:
+            root.obj = {}
+        root.obj[param.name] = True
+        if param.name == "debug":
+            os.environ["DOMAINGEN_DEBUG"] = "1"
+    return value
+
+
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--version``: print the version and stop (as click's version_option does)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"domaingen, version {__version__}")
+        ctx.exit()
+
+
+def _global_options() -> list[click.Option]:
+    """New instances of the global options, for one command (click binds a parameter to
+    one command); each sets the same flag on the root context."""
+    return [
+        click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True, callback=_print_version, help="Show the version and exit."),
+        click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True, callback=_set_global, help="Show tracebacks and library logs."),
+        click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, is_eager=True, callback=_set_global, help="No progress bars."),
+    ]
+
+
+class _Command(click.Command):
+    """A command that takes the global options too (after its name: ``run RECIPE --quiet``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
+
+
+class _SubGroup(click.Group):
+    """A command group below the root (``plugins``, ``recipe``) with the global options;
+    its commands and groups get them too."""
+
+    command_class = _Command
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
+
+
+_SubGroup.group_class = _SubGroup
+
+
+class _Group(_SubGroup):
+    """The root group: the global options on every command, and domaingen errors turned
+    into short messages and exit codes."""
+
+    group_class = _SubGroup
 
     def invoke(self, ctx: click.Context) -> Any:
         from .errors import DomaingenError
@@ -76,15 +134,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="domaingen")
-@click.option("--debug", is_flag=True, help="Show tracebacks and library logs.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+def cli(ctx: click.Context) -> None:
     """Turn a recipe file into synthetic data for a domain."""
-    ctx.obj = {"debug": debug, "quiet": quiet}
-    if debug:
-        os.environ["DOMAINGEN_DEBUG"] = "1"
+    flags = ctx.ensure_object(dict)  # --debug / --quiet set it (_set_global), before or after the subcommand
+    flags.setdefault("debug", False)
+    flags.setdefault("quiet", False)
 
 
 # ---------------------------------------------------------------------------------- plugins
@@ -233,14 +288,14 @@ def train(ctx: click.Context, recipe_path: Path, bundle_dir: Path, seed: int | N
 # --------------------------------------------------------------------------------- generate
 @cli.command()
 @click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path))
-@click.option("-n", "n", required=True, type=click.IntRange(1), help="Number of records to generate.")
+@click.option("-n", "n", required=True, type=click.IntRange(1, MAX_RECORDS), help=f"Number of records to generate (at most {MAX_RECORDS:,}).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder for the shards and manifest.json.")
 @seed_option
-@click.option("--batch-size", type=click.IntRange(1), default=None, help="Records per model call (default: the recipe's).")
-@click.option("--shard-size", type=click.IntRange(1), default=None, help="Records per output file (default: the recipe's).")
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=None, help="Records per model call (default: the recipe's).")
+@click.option("--shard-size", type=click.IntRange(1, MAX_SHARD_SIZE), default=None, help="Records per output file (default: the recipe's).")
 @click.option("--format", "fmt", default=None, help="Output format (default: the recipe's, else the plugin's first).")
 @click.option("--option", "option_items", multiple=True, metavar="KEY=VALUE", help="Override a generate option, e.g. --option temperature=0.8 (repeatable).")
-@click.option("--workers", type=click.IntRange(1), default=1, help="Local worker processes (output is identical for any number).")
+@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=1, help="Local worker processes (output is identical for any number).")
 @click.option("--engine", type=click.Choice(["local", "processes", "ray"]), default="local", help="Where shards are generated.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of a different run in --out.")
 @json_option
@@ -346,10 +401,9 @@ def _plugin_of(recipe_obj: Any):
 
 def _manifest_of(path: Path) -> dict | None:
     """The ``manifest.json`` of a generated folder, or ``None``."""
-    from .generation import MANIFEST_NAME
+    from .generation import read_manifest
 
-    manifest = path / MANIFEST_NAME
-    return json.loads(manifest.read_text(encoding="utf-8")) if path.is_dir() and manifest.is_file() else None
+    return read_manifest(path) if path.is_dir() else None
 
 
 def _synthetic_files(path: Path) -> list[Path]:
@@ -359,7 +413,9 @@ def _synthetic_files(path: Path) -> list[Path]:
         return [path]
     data = _manifest_of(path)
     if data is not None:
-        return [path / f["path"] for shard in data.get("shards", []) for f in shard.get("files", [])]
+        from .generation import manifest_files
+
+        return manifest_files(path, data)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.name.startswith("part-"))  # shard files, or shard folders (images)
         if files:

@@ -1,13 +1,18 @@
 """The Python API: load data, train a bundle, generate, evaluate, or run it all.
 
 The CLI is a thin layer over these functions. Each takes a validated ``Recipe`` (see
-``load_recipe``) or a ``Bundle`` and returns plain results.
+``load_recipe``) or a ``Bundle`` and returns plain results. A function that fails removes
+the output folder (or bundle) it created (``removed_on_failure``); what existed before it
+ran is never touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,15 +21,72 @@ import numpy as np
 
 from . import registry
 from .bundle import Bundle, save_bundle
-from .errors import DataError
+from .errors import DataError, UsageError
 from .evaluation import evaluate_records, write_report
-from .generation import generation_counts, write_shards
+from .files import LOCK_NAME
+from .generation import MANIFEST_NAME, generation_counts, manifest_files, write_shards
 from .progress import ProgressReporter
 from .plugin import as_encoded
-from .recipe import Recipe
+from .recipe import Recipe, generation_size_problems
 from .training import derive_seed, fit, seed_everything
 
-__all__ = ["RunResult", "load_data", "train", "run", "evaluate", "generate", "load_bundle"]
+__all__ = ["RunResult", "load_data", "train", "run", "evaluate", "generate", "load_bundle", "removed_on_failure"]
+
+
+@contextlib.contextmanager
+def removed_on_failure(path: str | Path, keep: Callable[[Path], bool] | None = None, parts: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Run the block; if it fails, remove what it created at ``path``.
+
+    That is the outermost of ``path`` and its parents that did not exist before the block
+    (a folder or a file, e.g. a ``.zip`` bundle); when ``path`` is an existing folder, the
+    entries named in ``parts`` (what the block writes there) that did not exist before.
+    Nothing is removed when ``keep(path)`` says what is there is worth keeping (work a
+    rerun resumes), or while another writer holds a lock there (``files.LOCK_NAME``): a
+    failed command leaves no empty or half-made output, and never touches what was there
+    before it.
+    """
+    path = Path(path)
+    outermost = _outermost_missing(path)
+    created = [outermost] if outermost is not None else [path / part for part in parts if _outermost_missing(path / part) is not None]
+    try:
+        yield path
+    except BaseException:
+        if not (keep is not None and keep(path)):
+            for item in created:
+                if not _locked_by_other(item):
+                    _remove(item)
+        raise
+
+
+def _outermost_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist (``None``: ``path`` exists)."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            break
+        missing = candidate
+    return missing
+
+
+def _locked_by_other(folder: Path) -> bool:
+    """Whether a writer's lock lies in ``folder`` or a folder just below it (our own
+    locks are released before the failure reaches ``removed_on_failure``)."""
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    return (folder / LOCK_NAME).exists() or any((child / LOCK_NAME).exists() for child in folder.iterdir() if child.is_dir() and not child.is_symlink())
+
+
+def _remove(path: Path) -> None:
+    """Delete ``path`` (a folder with its content, or a file); links are removed, not followed."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _resumable(out_dir: Path) -> bool:
+    """Whether a generation folder holds a manifest, i.e. shards a rerun resumes from."""
+    return (out_dir / MANIFEST_NAME).is_file()
 
 
 @dataclass
@@ -67,7 +129,12 @@ def load_data(recipe: Recipe) -> tuple[Any, Any]:
 
 def train(recipe: Recipe, bundle_dir: str | Path, *, progress: ProgressReporter | None = None, data: tuple[Any, Any] | None = None) -> Bundle:
     """Fit the codec and model of ``recipe`` and save them as a bundle; return it loaded."""
-    progress = progress or ProgressReporter(False)
+    with removed_on_failure(bundle_dir):
+        return _train(recipe, Path(bundle_dir), progress or ProgressReporter(False), data)
+
+
+def _train(recipe: Recipe, bundle_dir: Path, progress: ProgressReporter, data: tuple[Any, Any] | None) -> Bundle:
+    """``train`` without the clean-up of a failed run."""
     plugin = registry.get_plugin(recipe.model.data.plugin)
     family = registry.get_family(recipe.family_name)
     train_raw, holdout_raw = data if data is not None else load_data(recipe)
@@ -108,8 +175,17 @@ def load_bundle(path: str | Path) -> Bundle:
 
 
 def generate(bundle: Bundle, out_dir: str | Path, n: int, **kwargs: Any) -> dict[str, Any]:
-    """Write ``n`` records as shards plus ``manifest.json``; see ``generation.write_shards``."""
-    return write_shards(bundle, out_dir, n, **kwargs)
+    """Write ``n`` records as shards plus ``manifest.json``; see ``generation.write_shards``.
+
+    ``n``, ``batch_size`` and ``shard_size`` are held to the recipe's bounds (``UsageError``).
+    A failed run removes the folder it created unless it holds shards a rerun resumes.
+    """
+    shard_size = kwargs.get("shard_size") or bundle.recipe.model.generate.shard_size
+    problems = generation_size_problems(int(n), int(shard_size), kwargs.get("batch_size"))
+    if problems:
+        raise UsageError(f"generate into {out_dir}: " + "; ".join(problems))
+    with removed_on_failure(out_dir, keep=_resumable):
+        return write_shards(bundle, out_dir, n, **kwargs)
 
 
 def evaluate(
@@ -125,6 +201,12 @@ def evaluate(
     ``out_dir``. With the ``bundle`` that made them, the plugin also scores its model on the
     held-out records (``model_metrics``, e.g. a text model's bits per character); with
     their ``manifest``, the report says how many candidates the filter dropped."""
+    with removed_on_failure(out_dir) if out_dir is not None else contextlib.nullcontext():
+        return _evaluate(recipe, synthetic, out_dir, data, bundle, manifest)
+
+
+def _evaluate(recipe: Recipe, synthetic: Any, out_dir: Any, data: Any, bundle: Bundle | None, manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """``evaluate`` without the clean-up of a failed run."""
     plugin = registry.get_plugin(recipe.model.data.plugin)
     real, holdout = data if data is not None else load_data(recipe)
     counts = generation_counts(manifest) if manifest is not None else None
@@ -136,10 +218,18 @@ def evaluate(
     return report
 
 
+_RUN_PARTS = ("bundle", "synthetic", "report.json", "report.html")  # what ``run`` writes in its folder
+
+
 def run(recipe: Recipe, out_dir: str | Path, *, progress: ProgressReporter | None = None) -> RunResult:
-    """Train, save the bundle, generate, write and evaluate, all in ``out_dir``."""
-    progress = progress or ProgressReporter(False)
-    out_dir = Path(out_dir)
+    """Train, save the bundle, generate, write and evaluate, all in ``out_dir``; a failed
+    run removes ``out_dir`` if it created it (what it made inside an existing one, too)."""
+    with removed_on_failure(out_dir, parts=_RUN_PARTS):
+        return _run(recipe, Path(out_dir), progress or ProgressReporter(False))
+
+
+def _run(recipe: Recipe, out_dir: Path, progress: ProgressReporter) -> RunResult:
+    """``run`` without the clean-up of a failed run."""
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
@@ -154,7 +244,7 @@ def run(recipe: Recipe, out_dir: str | Path, *, progress: ProgressReporter | Non
     gen = recipe.model.generate
     synthetic_dir = out_dir / "synthetic"
     manifest = write_shards(bundle, synthetic_dir, gen.n, overwrite=True, progress=progress)
-    files = [synthetic_dir / f["path"] for shard in manifest["shards"] for f in shard["files"]]
+    files = manifest_files(synthetic_dir, manifest)
     records = sum(int(shard["records"]) for shard in manifest["shards"])
     seconds["generate"] = time.perf_counter() - started
 

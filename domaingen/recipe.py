@@ -5,6 +5,11 @@ A recipe is validated in two passes over the same document: the core sections wi
 models below, then each plugin- or family-owned ``options`` section with the pydantic
 model that plugin or family declares. All problems from both passes are reported together,
 each with its dotted path and YAML line.
+
+A recipe cannot ask for unbounded resources: the numeric fields have documented maxima
+(``MAX_*`` below, shown in the JSON Schema), and YAML text is checked for size, nesting
+depth and alias expansion (``MAX_RECIPE_BYTES``, ``MAX_YAML_DEPTH``, ``MAX_YAML_ALIASES``,
+``MAX_YAML_NODES``) from its parser events, before any document is built.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from .errors import PluginError, RecipeError, UsageError
 from .plugin import StrictModel
@@ -30,16 +35,41 @@ __all__ = [
     "recipe_from_dict",
     "parse_overrides",
     "recipe_json_schema",
+    "generation_size_problems",
+    "MAX_EPOCHS",
+    "MAX_BATCH_SIZE",
+    "MAX_RECORDS",
+    "MAX_SHARD_SIZE",
+    "MAX_SHARDS",
+    "MAX_RECIPE_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_ALIASES",
+    "MAX_YAML_NODES",
 ]
 
 SCHEMA_VERSION = 1
+
+# Upper bounds of the numeric recipe fields: a recipe (or --set, or the CLI) asking for
+# more is refused at validation instead of training or allocating until killed.
+MAX_EPOCHS = 100_000  # train.epochs, train.early_stopping.patience
+MAX_BATCH_SIZE = 2**22  # train.batch_size, generate.batch_size (4,194,304 records per model call)
+MAX_RECORDS = 10**10  # generate.n
+MAX_SHARD_SIZE = 10**7  # generate.shard_size (a shard is held in memory while it is written)
+MAX_SHARDS = 10**6  # ceil(generate.n / generate.shard_size): the manifest lists every shard
+
+# Bounds of recipe YAML (files, bundles' recipe.yaml, --set values), checked on parser
+# events before a document is built, so a bomb is refused without being expanded.
+MAX_RECIPE_BYTES = 1 << 20  # 1 MiB of text; data belongs in data.source, not in the recipe
+MAX_YAML_DEPTH = 64  # nested mappings/sequences, aliases expanded
+MAX_YAML_ALIASES = 100  # *alias references
+MAX_YAML_NODES = 100_000  # values in the document once aliases are expanded
 
 
 class EarlyStoppingSection(StrictModel):
     """Stop training when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs (0: off)."""
 
-    patience: int = Field(0, ge=0)
-    min_delta: float = Field(0.0, ge=0)
+    patience: int = Field(0, ge=0, le=MAX_EPOCHS, description=f"Epochs without improvement before stopping (0: off; at most {MAX_EPOCHS:,}).")
+    min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)
     monitor: str = "loss"
 
 
@@ -55,24 +85,36 @@ class ModelSection(StrictModel):
 
 
 class TrainSection(StrictModel):
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(500, ge=1)
-    learning_rate: float | None = Field(None, gt=0, description="Adam learning rate; default: the model family's own (1e-3; gan: 2e-4, as CTGAN).")
-    validation_split: float = Field(0.0, ge=0, lt=1)
+    epochs: int = Field(30, ge=1, le=MAX_EPOCHS, description=f"Passes over the training records (at most {MAX_EPOCHS:,}).")
+    batch_size: int = Field(500, ge=1, le=MAX_BATCH_SIZE, description=f"Records per training step (at most {MAX_BATCH_SIZE:,}).")
+    learning_rate: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Adam learning rate; default: the model family's own (1e-3; gan: 2e-4, as CTGAN)."
+    )
+    validation_split: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
     early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
 
 
 class GenerateSection(StrictModel):
-    n: int = Field(1000, ge=1, description="Number of records to generate.")
-    batch_size: int = Field(10000, ge=1, description="Records per model call.")
-    shard_size: int = Field(100000, ge=1, description="Records per output file.")
+    n: int = Field(1000, ge=1, le=MAX_RECORDS, description=f"Number of records to generate (at most {MAX_RECORDS:,}).")
+    batch_size: int = Field(10000, ge=1, le=MAX_BATCH_SIZE, description=f"Records per model call (at most {MAX_BATCH_SIZE:,}).")
+    shard_size: int = Field(
+        100000, ge=1, le=MAX_SHARD_SIZE, description=f"Records per output file (at most {MAX_SHARD_SIZE:,}, and at most {MAX_SHARDS:,} shards in all)."
+    )
     format: str | None = Field(None, description="Output format; default: the plugin's first.")
     options: dict[str, Any] = Field(default_factory=dict, description="The plugin's generation options.")
+
+    @model_validator(mode="after")
+    def _bounded_shards(self) -> "GenerateSection":
+        """n and shard_size are each bounded; so is the number of shards they make together."""
+        problems = generation_size_problems(self.n, self.shard_size)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class EvaluateSection(StrictModel):
     enabled: bool = True
-    holdout: float = Field(0.2, ge=0, le=0.9, description="Fraction of records kept out of training for privacy and utility metrics.")
+    holdout: float = Field(0.2, ge=0, le=0.9, allow_inf_nan=False, description="Fraction of records kept out of training for privacy and utility metrics.")
     options: dict[str, Any] = Field(default_factory=dict, description="The plugin's evaluation options.")
 
 
@@ -85,6 +127,27 @@ class RecipeModel(StrictModel):
     train: TrainSection = Field(default_factory=TrainSection)
     generate: GenerateSection = Field(default_factory=GenerateSection)
     evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
+
+
+def generation_size_problems(n: int, shard_size: int | None = None, batch_size: int | None = None) -> list[str]:
+    """What makes a generation of ``n`` records too large to attempt (empty: none).
+
+    The same bounds as the recipe's ``generate`` fields, for values that come from the
+    command line or the Python API; ``shard_size`` also bounds the number of shards.
+    """
+    problems = []
+    if n > MAX_RECORDS:
+        problems.append(f"n={n:,} records is over the limit of {MAX_RECORDS:,} (recipe.MAX_RECORDS); generate in several runs")
+    if batch_size is not None and batch_size > MAX_BATCH_SIZE:
+        problems.append(f"batch size {batch_size:,} is over the limit of {MAX_BATCH_SIZE:,} (recipe.MAX_BATCH_SIZE); use a smaller one")
+    if shard_size is not None and shard_size > MAX_SHARD_SIZE:
+        problems.append(f"shard size {shard_size:,} is over the limit of {MAX_SHARD_SIZE:,} (recipe.MAX_SHARD_SIZE); use a smaller one")
+    elif shard_size is not None and shard_size >= 1 and -(-n // shard_size) > MAX_SHARDS:
+        problems.append(
+            f"n={n:,} in shards of {shard_size:,} makes {-(-n // shard_size):,} shards, over the limit of {MAX_SHARDS:,} "
+            f"(recipe.MAX_SHARDS); use a shard size of at least {-(-n // MAX_SHARDS):,}"
+        )
+    return problems
 
 
 @dataclass
@@ -137,6 +200,8 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | list[str] | None =
     if not path.is_file():
         raise UsageError(f"recipe {path}: file not found; check the path (recipes/ holds ready ones)")
     try:
+        if path.stat().st_size > MAX_RECIPE_BYTES:  # refused before it is read into memory
+            raise RecipeError(str(path), [_too_large(path.stat().st_size)])
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"recipe {path}: cannot be read ({exc}); save it as UTF-8 text") from None
@@ -148,15 +213,19 @@ def recipe_from_dict(
     document: dict[str, Any], overrides: dict[str, Any] | list[str] | None = None, *, base_dir: str | Path = ".", source: str = "<dict>"
 ) -> Recipe:
     """Validate a recipe given as a Python dict (the same rules as a file)."""
+    _check_document_shape(document, source)  # before deepcopy, which recurses
     return _validate(copy.deepcopy(document), overrides, base_dir=Path(base_dir).resolve(), source=source)
 
 
 def _parse_yaml(text: str, source: str) -> Any:
+    """Recipe YAML text -> its document (ruamel round-trip: keeps line numbers), refusing
+    text beyond the size, depth and alias bounds before building anything."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     yaml = YAML(typ="rt", pure=True)
     try:
+        _check_yaml_bounds(text, source)
         document = yaml.load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -168,11 +237,103 @@ def _parse_yaml(text: str, source: str) -> Any:
     return document
 
 
+def _too_large(size: int) -> str:
+    """The problem message for YAML text of ``size`` bytes over ``MAX_RECIPE_BYTES``."""
+    return (
+        f"the text is {size:,} bytes, over the limit of {MAX_RECIPE_BYTES:,} (recipe.MAX_RECIPE_BYTES); "
+        "a recipe names its data (data.source) instead of holding it: move the data to a file"
+    )
+
+
+def _check_yaml_bounds(text: str, source: str) -> None:
+    """Refuse YAML over ``MAX_RECIPE_BYTES``, nested deeper than ``MAX_YAML_DEPTH``, with
+    more than ``MAX_YAML_ALIASES`` alias references or expanding to more than
+    ``MAX_YAML_NODES`` values (a "billion laughs" bomb). Reads parser events only, which
+    never expand aliases, and stops at the first bound crossed."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_RECIPE_BYTES:
+        raise RecipeError(source, [_too_large(size)])
+    open_: list[list[Any]] = []  # per open collection: [anchor, nodes counted at its start, deepest level inside]
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (values it expands to, its depth)
+    nodes = aliases = 0
+
+    def reach(level: int, line: int, what: str) -> None:
+        if level > MAX_YAML_DEPTH:
+            raise RecipeError(
+                source,
+                [f"line {line}: {what} nests deeper than {MAX_YAML_DEPTH} levels (recipe.MAX_YAML_DEPTH); a recipe needs a few levels: flatten the structure"],
+            )
+        if open_:
+            open_[-1][2] = max(open_[-1][2], level)
+
+    for event in YAML(typ="rt", pure=True).parse(text):
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
+        if isinstance(event, AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise RecipeError(
+                    source,
+                    [f"line {line}: more than {MAX_YAML_ALIASES} alias references (*{event.anchor}) (recipe.MAX_YAML_ALIASES); write the values out instead of aliasing them"],
+                )
+            count, depth = anchors.get(event.anchor, (1, 0))
+            reach(len(open_) + depth, line, f"alias *{event.anchor}")
+            nodes += count
+        elif isinstance(event, ScalarEvent):
+            nodes += 1
+            if event.anchor:
+                anchors[event.anchor] = (1, 0)
+        elif isinstance(event, CollectionStartEvent):
+            nodes += 1
+            reach(len(open_) + 1, line, "this mapping or sequence")
+            open_.append([event.anchor, nodes - 1, len(open_) + 1])
+        elif isinstance(event, CollectionEndEvent):
+            anchor, start, deepest = open_.pop()
+            level = len(open_) + 1
+            if anchor:
+                anchors[anchor] = (nodes - start, deepest - level + 1)
+            if open_:
+                open_[-1][2] = max(open_[-1][2], deepest)
+        if nodes > MAX_YAML_NODES:
+            raise RecipeError(
+                source,
+                [
+                    f"line {line}: the document expands to more than {MAX_YAML_NODES:,} values once its aliases are expanded "
+                    f"(recipe.MAX_YAML_NODES; an alias bomb?); refused before expanding: use fewer and smaller aliases"
+                ],
+            )
+
+
+def _check_document_shape(document: Any, source: str) -> None:
+    """Refuse a Python document nested deeper than ``MAX_YAML_DEPTH`` or holding more than
+    ``MAX_YAML_NODES`` values (shared references counted each time, as validation walks
+    them; a cycle ends there too). Iterative, so depth itself cannot overflow the stack."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    nodes = 0
+    while stack:
+        value, level = stack.pop()
+        nodes += 1
+        if nodes > MAX_YAML_NODES:
+            raise RecipeError(source, [f"the recipe holds more than {MAX_YAML_NODES:,} values (recipe.MAX_YAML_NODES); a recipe names its data instead of holding it"])
+        if isinstance(value, dict):
+            children = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            children = list(value)
+        else:
+            continue
+        if level + 1 > MAX_YAML_DEPTH:
+            raise RecipeError(source, [f"the recipe nests deeper than {MAX_YAML_DEPTH} levels (recipe.MAX_YAML_DEPTH); flatten the structure"])
+        stack.extend((child, level + 1) for child in children)
+
+
 def parse_overrides(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
     """``["train.epochs=5", "data.options.transform=quantile"]`` -> ``{"train.epochs": 5, ...}``.
 
     Values are parsed as YAML scalars/flow collections, so ``5`` is a number, ``true`` a
-    boolean and ``[a, b]`` a list.
+    boolean and ``[a, b]`` a list; each value is held to the same size, depth and alias
+    bounds as a recipe file.
     """
     if items is None:
         return {}
@@ -189,6 +350,7 @@ def parse_overrides(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
         if not sep or not key or any(not part for part in key.split(".")):
             raise UsageError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=5")
         try:
+            _check_yaml_bounds(raw, f"--set {key}")
             out[key] = yaml.load(raw) if raw.strip() else ""
         except YAMLError:
             out[key] = raw
@@ -219,6 +381,7 @@ def _validate(document: dict[str, Any], overrides: Any, *, base_dir: Path, sourc
         _set_path(document, path, value)
         overridden.add(path)
 
+    _check_document_shape(document, source)  # overrides given as a dict are not YAML-checked
     problems: list[str] = []
     model = _check(RecipeModel, document, (), document, overridden, problems)
 
@@ -306,9 +469,14 @@ def _describe(err: dict[str, Any], schema: type[BaseModel], prefix: tuple, docum
         where = _mapping_line(document, parent)
         what = "section" if _is_section(schema, err["loc"]) else "value"
         return f"{dotted}{where}: required {what} is missing; add it" + (" under " + ".".join(map(str, parent)) if parent else " at the top level")
+    if kind == "value_error":  # a model validator's message says it all
+        return f"{dotted}{_line(document, loc, overridden)}: {err['ctx']['error']}"
     got = err.get("input")
     shown = repr(got) if not isinstance(got, dict) else "a mapping"
-    return f"{dotted}{_line(document, loc, overridden)}: {err['msg']} (got {shown})"
+    hint = ""
+    if kind in ("less_than_equal", "less_than"):
+        hint = "; that is the documented maximum (docs/recipes.md): lower it"
+    return f"{dotted}{_line(document, loc, overridden)}: {err['msg']} (got {shown}){hint}"
 
 
 def _fields_at(schema: type[BaseModel], loc: tuple) -> list[str]:

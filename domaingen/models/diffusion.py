@@ -115,6 +115,11 @@ class DiffusionOptions(StrictModel):
     depth: int = Field(2, ge=1, le=12, description="table: residual blocks")
     embedding_dim: int = Field(128, ge=2, description="time / condition embedding size (even)")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout inside the residual blocks")
+    categorical: Literal["gaussian", "multinomial"] = Field(
+        "gaussian",
+        description="table: categorical segments diffused as Gaussian noise on their ±1 one-hots (argmax decoding), "
+        "or by multinomial diffusion (TabDDPM: categories resampled towards uniform; the denoiser predicts x0's logits)",
+    )
     condition_on: list[str] = Field(default_factory=list, description="table: categorical/binary segments to condition on")
     ema: float | None = Field(
         None, ge=0.0, lt=1.0,
@@ -168,6 +173,11 @@ class Diffusion(SpecModel, keras.Model):
             for s in self.layout.discrete:
                 discrete[s.start : s.start + s.size] = True
             self.discrete_mask = discrete
+            self.multinomial = o.categorical == "multinomial" and bool(self.layout.categorical)
+            self.cat_segments = [(s.start, s.start + s.size) for s in self.layout.categorical] if self.multinomial else []
+            self.cat_mask = np.zeros(self.spec.width, bool)
+            for a, b in self.cat_segments:
+                self.cat_mask[a:b] = True
             self.denoiser = table_mlp(
                 self.spec.width, self.cond_dim + 1, o.hidden, o.depth,
                 embedding_dim=o.embedding_dim, dropout=o.dropout, name="denoiser",
@@ -175,6 +185,7 @@ class Diffusion(SpecModel, keras.Model):
         else:
             self.layout = None
             self.cond_segments = []
+            self.multinomial, self.cat_segments = False, []
             self.cond_dim = self.spec.label_width
             self.channels = list(o.channels) if o.channels else default_channels(shape)
             self.denoiser = grid_unet(
@@ -199,10 +210,56 @@ class Diffusion(SpecModel, keras.Model):
 
     # --- the diffusion space ------------------------------------------------------------
     def to_space(self, x: np.ndarray) -> np.ndarray:
-        """Encoded rows/grids as diffused: table one-hot and binary columns mapped to ±1."""
+        """Encoded rows/grids as diffused: table one-hot and binary columns mapped to ±1
+        (multinomial categorical columns stay 0/1 one-hots)."""
         if not self.is_table:
             return x
-        return np.where(self.discrete_mask, 2.0 * x - 1.0, x).astype("float32")
+        return np.where(self.discrete_mask & ~self.cat_mask, 2.0 * x - 1.0, x).astype("float32")
+
+    # --- multinomial diffusion of categorical segments (categorical: multinomial) --------
+    # q(x_t | x_0) = Cat(ᾱ_t x_0 + (1 - ᾱ_t) / K) (Hoogeboom et al. 2021, as in TabDDPM).
+    # The denoiser's logits give p̂(x0 | x_t) (trained by cross-entropy); a step from t to
+    # s < t draws x_s from Σ_i p̂(x0 = i | x_t) q(x_s | x_t, x0 = i) (D3PM's x0-parameterised
+    # reverse step, Austin et al. 2021), which is, with ᾱ_{t|s} = ᾱ_t / ᾱ_s and
+    # r_i = p̂(i) / q(x_t | x0 = i): ∝ (ᾱ_{t|s} x_t + (1 - ᾱ_{t|s}) / K) ⊙ (ᾱ_s r + (1 - ᾱ_s) Σr / K).
+    # Categories are drawn by Gumbel-max.
+    @staticmethod
+    def _gumbel_from_normal(z):
+        """Gumbel noise from standard normal draws (u = Φ(z), g = -log(-log u)), so the
+        categorical draws reuse the sampler's pre-drawn normal noise."""
+        u = 0.5 * (1.0 + ops.erf(z / math.sqrt(2.0)))
+        u = ops.clip(u, 1e-7, 1.0 - 1e-7)
+        return -ops.log(-ops.log(u))
+
+    def _with_categories(self, x, pieces):
+        """``x`` with each categorical segment's columns replaced by ``pieces`` (in order)."""
+        out, at = [], 0
+        for (a, b), piece in zip(self.cat_segments, pieces):
+            if a > at:
+                out.append(x[:, at:a])
+            out.append(ops.cast(piece, x.dtype))
+            at = b
+        if at < self.spec.width:
+            out.append(x[:, at:])
+        return ops.concatenate(out, axis=-1)
+
+    def _draw_categories(self, log_weights, gumbel):
+        """One-hots of ``argmax(log w + g)`` per categorical segment (Gumbel-max draws)."""
+        return [ops.one_hot(ops.argmax(log_weights[k] + gumbel[:, a:b], axis=-1), b - a)
+                for k, (a, b) in enumerate(self.cat_segments)]
+
+    def _categorical_step(self, x, logits, ab, ab_prev, z):
+        """The categorical segments of ``x_{t_prev}`` drawn from the posterior above."""
+        alpha = ab / ab_prev
+        g = self._gumbel_from_normal(z)
+        weights = []
+        for a, b in self.cat_segments:
+            k = float(b - a)
+            xt = x[:, a:b]
+            r = ops.softmax(logits[:, a:b], axis=-1) / (ab * xt + (1.0 - ab) / k)  # p̂(x0 = i | x_t) / q(x_t | x0 = i)
+            w = (alpha * xt + (1.0 - alpha) / k) * (ab_prev * r + (1.0 - ab_prev) / k * ops.sum(r, axis=-1, keepdims=True))
+            weights.append(ops.log(ops.maximum(w, 1e-30)))
+        return self._draw_categories(weights, g)
 
     def _condition_input(self, cond, null):
         """The denoiser's condition vector: ``cond`` zeroed where ``null`` is 1, then the
@@ -225,13 +282,25 @@ class Diffusion(SpecModel, keras.Model):
         ab = self._alpha(ops.take(ops.convert_to_tensor(self.alpha_bar.astype("float32")), t), x0)
         eps = keras.random.normal(ops.shape(x0), seed=seed)
         xt = ops.sqrt(ab) * x0 + ops.sqrt(1.0 - ab) * eps
+        if self.multinomial:  # x_t's categories drawn from ᾱ x0 + (1 - ᾱ) / K
+            g = self._gumbel_from_normal(keras.random.normal(ops.shape(x0), seed=seed))
+            weights = [ops.log(ab * x0[:, a:b] + (1.0 - ab) / (b - a)) for a, b in self.cat_segments]
+            xt = self._with_categories(xt, self._draw_categories(weights, g))
         null = ops.cast(keras.random.uniform((batch, 1), seed=seed) < o.label_dropout, "float32")
         if not self.cond_dim:
             null = ops.zeros((batch, 1), "float32")
         t_frac = ops.reshape(ops.cast(t, "float32") / o.timesteps, (-1, 1))
         pred = self.denoiser([xt, t_frac, self._condition_input(cond, null)], training=training)
         target = eps if o.prediction == "epsilon" else ops.sqrt(ab) * eps - ops.sqrt(1.0 - ab) * x0
-        return ops.mean(ops.square(pred - target))
+        if not self.multinomial:
+            return ops.mean(ops.square(pred - target))
+        # Gaussian columns: the mean squared error; categorical segments: the cross-entropy
+        # of x0's category under the predicted logits, averaged over segments
+        gaussian = ~self.cat_mask
+        mse = ops.mean(ops.take(ops.square(pred - target), np.flatnonzero(gaussian), axis=1)) if gaussian.any() else 0.0
+        ce = sum(-ops.mean(ops.sum(x0[:, a:b] * ops.log_softmax(pred[:, a:b], axis=-1), axis=-1))
+                 for a, b in self.cat_segments)
+        return mse + ce / len(self.cat_segments)
 
     # --- one DDIM step (shared by both samplers) ----------------------------------------
     def _predict(self, x, t_frac, cond, guidance, guided: bool):
@@ -265,7 +334,10 @@ class Diffusion(SpecModel, keras.Model):
         x0 = ops.minimum(ops.maximum(x0, low), high)
         eps = (x - a * x0) / s
         out = ops.sqrt(ab_prev) * x0 + ops.sqrt(ops.maximum(1.0 - ab_prev - sigma * sigma, 0.0)) * eps
-        return out + sigma * noise
+        out = out + sigma * noise
+        if self.multinomial:
+            out = self._with_categories(out, self._categorical_step(x, pred, ab, ab_prev, noise))
+        return out
 
     def _grid_or_row(self, v):
         """A per-column vector as a row (tables) or a scalar range as a scalar (grids)."""
@@ -307,10 +379,17 @@ class Diffusion(SpecModel, keras.Model):
         ``stochastic``, each step's noise ``(steps, rows, ...)`` (else a (steps, 1) zero)."""
         batch = ops.shape(rows)[0]
         shape = tuple(self.spec.shape)
-        start = keras.random.normal((batch, *shape), seed=self.sample_seed) * temperature
+        # multinomial categorical columns: their normals become Gumbel noise, never scaled
+        scale = ops.where(self.cat_mask, 1.0, temperature) if self.multinomial else temperature
+        start = keras.random.normal((batch, *shape), seed=self.sample_seed)
+        if self.multinomial:  # x_T's categories: uniform draws
+            start = self._with_categories(start * scale, self._draw_categories(
+                [ops.zeros((1, b - a)) for a, b in self.cat_segments], self._gumbel_from_normal(start)))
+        else:
+            start = start * scale
         if not stochastic:
             return start, ops.zeros((steps, 1), "float32")
-        return start, keras.random.normal((steps, batch, *shape), seed=self.sample_seed) * temperature
+        return start, keras.random.normal((steps, batch, *shape), seed=self.sample_seed) * scale
 
     def _finish(self, x0, cond):
         """Samples in the DataSpec's layout from the last x̂0: grids as they are; tables as
@@ -497,7 +576,7 @@ class Diffusion(SpecModel, keras.Model):
             return Samples(np.zeros((0, *self.spec.shape), "float32"), codes)
         guided = conditioned and guidance > 0
         schedule = ddim_schedule(self.alpha_bar, steps, eta)
-        stochastic = bool(schedule["sigma"].max() > 0)
+        stochastic = bool(schedule["sigma"].max() > 0) or self.multinomial  # categories draw noise every step
         steps = len(schedule["t"])
         batch_size = min(int(batch_size), self._batch_cap(steps, stochastic, guided))
         temperature = np.float32(c.temperature)

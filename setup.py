@@ -23,7 +23,10 @@ setup(
     python_requires=">=3.10",
     packages=core_packages + plugin_packages,
     package_dir={"domaingen_plugins": "plugins"},
-    package_data={"domaingen_plugins.music": ["data/*"]},
+    package_data={
+        "domaingen_plugins.music": ["data/*"],
+        "domaingen.scaffold": ["templates/*/*.tmpl", "templates/*/*/*.tmpl"],  # `domaingen plugin new`
+    },
     install_requires=[
         "keras>=3.8",
         "tensorflow>=2.16",
@@ -47,6 +50,8 @@ setup(
         "Pillow>=10.1",
         # text plugin: byte-level BPE vocabularies
         "tokenizers>=0.23",
+        # differential privacy: RDP / PLD accountants for DP-SGD and the DP copula
+        "dp-accounting>=0.4",
     ],
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.16"],

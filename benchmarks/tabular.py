@@ -18,6 +18,14 @@ GaussianCopulaSynthesizer, TVAESynthesizer and CTGANSynthesizer run on the same 
 rows with the same epochs and batch size (each in a fresh process of its own, after
 domaingen's run), are evaluated the same way, and the ratios domaingen / SDV are printed.
 
+``--datasets`` also takes two tables built by this script (deterministic for ``--seed``,
+``--built-rows`` rows), with the quirks of real clinical tables: ``coded`` (categories
+coded as numbers with NaN: 0/1 flag, 1/2 arm, 1-4 stage, 0/0.5/1 grade, beside lab values
+that depend on them; target ``stage``) and ``blocks`` (columns B-G missing together for a
+fixed 25 % of the rows and 5 % at random elsewhere; target ``outcome``). Column Shapes,
+Column Pair Trends and the quality with SDV's detected column types (``q sdv``) are
+printed per family.
+
 ``--rows N`` builds a large table (breast-cancer rows resampled with 5 % Gaussian jitter,
 plus an identifier and an admission date) to check that training + generation +
 evaluation stay within a few GiB. ``--repeats N`` runs every job N times in fresh
@@ -26,6 +34,7 @@ processes and prints medians, with the spread of the training-speed ratio.
     python benchmarks/tabular.py --families copula,vae --datasets breast_cancer --epochs 100
     python benchmarks/tabular.py --families vae --rows 1000000 --epochs 1 --n-synthetic 100000
     python benchmarks/tabular.py --families vae,gan,diffusion --sample-rows 20000 --sample-timings 1 --no-sdv
+    python benchmarks/tabular.py --families copula,vae,gan,diffusion --datasets coded,blocks --epochs 100
 """
 
 from __future__ import annotations
@@ -48,7 +57,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _fresh import rss_mib, run_in_fresh_process  # noqa: E402
 
-TARGETS = {"breast_cancer": ("diagnosis", "classification"), "diabetes": ("target", "regression"), "large": ("diagnosis", "classification")}
+TARGETS = {"breast_cancer": ("diagnosis", "classification"), "diabetes": ("target", "regression"), "large": ("diagnosis", "classification"),
+           "coded": ("stage", "classification"), "blocks": ("outcome", "classification")}
 SDV_NAMES = {"copula": "GaussianCopulaSynthesizer", "vae": "TVAESynthesizer", "gan": "CTGANSynthesizer"}
 
 
@@ -71,6 +81,44 @@ def make_large_table(rows: int, path: Path, seed: int = 0) -> Path:
     table["admitted"] = (np.datetime64("2000-01-01") + days).astype("datetime64[s]")
     table.to_parquet(path, index=False)
     return path
+
+
+def make_coded_table(rows: int, path: Path, seed: int = 0) -> Path:
+    """Categories coded as numbers, with NaN, as clinical tables write them (Parquet keeps the floats)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    stage = rng.choice([1, 2, 3, 4], rows, p=[0.4, 0.3, 0.2, 0.1])
+    flag = (rng.random(rows) < 0.15 + 0.1 * stage).astype(float)
+    flag[rng.random(rows) < 0.1] = np.nan
+    grade = rng.choice([0.0, 0.5, 1.0], rows, p=[0.5, 0.3, 0.2])
+    arm = rng.choice([1, 2], rows)
+    lab = np.round(rng.normal(5 + stage + 2 * grade - 0.5 * arm, 1.5, rows), 2)
+    grade[rng.random(rows) < 0.15] = np.nan
+    age = np.round(rng.normal(55 + 3 * stage, 9, rows), 0)
+    pd.DataFrame({"stage": stage.astype(float), "flag": flag, "grade": grade, "arm": arm, "lab": lab,
+                  "age": age}).to_parquet(path, index=False)
+    return path
+
+
+def make_blocks_table(rows: int, path: Path, seed: int = 0) -> Path:
+    """Columns B-G missing together on a fixed 25 % of the rows (a sub-study), 5 % at random elsewhere."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    age = np.round(rng.normal(60, 10, rows), 1)
+    block = rng.random(rows) < 0.25
+    table = pd.DataFrame({"age": age})
+    for j, col in enumerate("BCDEFG"):
+        values = np.round(0.5 * age + rng.normal(0, 5, rows) + j, 2)
+        values[block | (rng.random(rows) < 0.05)] = np.nan
+        table[col] = values
+    table["outcome"] = np.where(age + rng.normal(0, 8, rows) > 62, "event", "none")
+    table.to_parquet(path, index=False)
+    return path
+
+
+BUILT = {"coded": make_coded_table, "blocks": make_blocks_table}
 
 
 def _document(dataset: str, source: str, family: str, args) -> dict:
@@ -142,7 +190,8 @@ def _quality_properties(report: dict) -> dict:
     """The two halves of the quality score (SDMetrics' QualityReport properties), from the
     report's summary: ``shapes`` (Column Shapes) and ``pairs`` (Column Pair Trends)."""
     s = report["summary"]
-    return {"shapes": s.get("column_shapes"), "pairs": s.get("column_pair_trends")}
+    return {"shapes": s.get("column_shapes"), "pairs": s.get("column_pair_trends"),
+            "quality_sdv_types": s.get("quality_score_sdv_types")}
 
 
 def _median_rate(call, rows: int, timings: int) -> float:
@@ -234,7 +283,7 @@ def _fmt(v, spec):
 
 
 def print_table(rows: list[dict]) -> None:
-    head = f"{'family':8} {'dataset':14} {'rows':>9} {'fit s':>8} {'bundle s':>8} {'peak MiB':>9} {'+MiB':>7} {'rows/s':>10} {'model r/s':>10} {'quality':>8} {'shapes':>7} {'pairs':>7} {'privacy':>8} {'ML eff.':>8}"
+    head = f"{'family':8} {'dataset':14} {'rows':>9} {'fit s':>8} {'bundle s':>8} {'peak MiB':>9} {'+MiB':>7} {'rows/s':>10} {'model r/s':>10} {'quality':>8} {'shapes':>7} {'pairs':>7} {'q sdv':>7} {'privacy':>8} {'ML eff.':>8}"
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -244,7 +293,7 @@ def print_table(rows: list[dict]) -> None:
         print(
             f"{r['family']:8} {r['dataset']:14} {r['rows']:>9} {r['fit_s']:>8.2f} {r['bundle_s']:>8.2f} {r['peak_rss_mib']:>9.0f} "
             f"{r['rss_growth_mib']:>7.0f} {r['sample_rows_per_s']:>10.0f} {r['model_rows_per_s']:>10.0f} {_fmt(r['quality'], '8.3f')} "
-            f"{_fmt(r.get('shapes'), '7.3f')} {_fmt(r.get('pairs'), '7.3f')} {_fmt(r['privacy'], '8.3f')} {_fmt(r['ml_efficacy'], '8.3f')}"
+            f"{_fmt(r.get('shapes'), '7.3f')} {_fmt(r.get('pairs'), '7.3f')} {_fmt(r.get('quality_sdv_types'), '7.3f')} {_fmt(r['privacy'], '8.3f')} {_fmt(r['ml_efficacy'], '8.3f')}"
         )
     for r in rows:
         sdv = r.get("sdv")
@@ -258,13 +307,15 @@ def print_table(rows: list[dict]) -> None:
             print(
                 f"vs SDV {SDV_NAMES[r['family']]} on {r['dataset']}: SDV fit {sdv['fit_s']:.2f} s, "
                 f"training speed x{_fmt(speed, '.2f')}{spread} (SDV fit time / ours), "
-                f"sample rate x{_fmt(ratio('sample_rows_per_s'), '.2f')}, quality x{_fmt(ratio('quality'), '.3f')}, "
+                f"sample rate x{_fmt(ratio('sample_rows_per_s'), '.2f')}, quality x{_fmt(ratio('quality'), '.3f')} "
+                f"(SDV shapes {_fmt(sdv.get('shapes'), '.3f')}, pairs {_fmt(sdv.get('pairs'), '.3f')}), "
                 f"privacy x{_fmt(ratio('privacy'), '.3f')}, ML efficacy x{_fmt(ratio('ml_efficacy'), '.3f')}"
             )
     print("peak MiB: process peak RSS (resource.getrusage ru_maxrss) incl. the TensorFlow runtime; "
           "+MiB: growth over the RSS after importing the model family")
     print("quality: mean of shapes (Column Shapes: KS / TV complement per column) and pairs (Column Pair "
-          "Trends: correlation / contingency similarity over the pairs with a real trend), as SDMetrics' QualityReport")
+          "Trends: correlation / contingency similarity over the pairs with a real trend), as SDMetrics' QualityReport; "
+          "q sdv: the same score with the column types SDV's Metadata.detect_from_dataframe gives the table")
     print("rows/s: bundle.generate end to end (decoded, filtered table); model r/s: the model's own "
           "generate; each the median of --sample-timings calls of --sample-rows rows")
 
@@ -281,6 +332,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sample-rows", type=int, default=200_000, help="rows timed for the sampling rate (after a warm-up)")
     parser.add_argument("--sample-timings", type=int, default=5, help="timed sampling calls; the rate is their median")
     parser.add_argument("--sample-batch", type=int, default=100_000, help="rows per model call when timing sampling")
+    parser.add_argument("--built-rows", type=int, default=2000, help="rows of the built tables (--datasets coded,blocks)")
     parser.add_argument("--rows", type=int, default=0, help="also benchmark a resampled table of this many rows")
     parser.add_argument("--model-options", default="{}",
                         help="JSON recipe model.options for every family run, e.g. '{\"generator_hidden\": [128, 128]}'")
@@ -299,8 +351,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     families = [f for f in args.families.split(",") if f]
-    jobs = [(f, d, f"sklearn:{d}") for d in args.datasets.split(",") if d for f in families]
+    datasets = [d for d in args.datasets.split(",") if d]
+    unknown = [d for d in datasets if d not in TARGETS or d == "large"]
+    if unknown:
+        parser.error(f"unknown --datasets {unknown}; use {', '.join(k for k in TARGETS if k != 'large')} (and --rows for 'large')")
     tmp = tempfile.TemporaryDirectory()
+    sources = {d: str(BUILT[d](args.built_rows, Path(tmp.name) / f"{d}.parquet", args.seed)) if d in BUILT else f"sklearn:{d}"
+               for d in datasets}
+    jobs = [(f, d, sources[d]) for d in datasets for f in families]
     if args.rows:
         path = make_large_table(args.rows, Path(tmp.name) / "large.parquet", args.seed)
         jobs += [(f, "large", str(path)) for f in families]

@@ -148,9 +148,10 @@ class Bundle:
             if sha256_file(file) != digest:
                 raise BundleError(f"bundle {path}: {name} does not match its checksum in meta.json (truncated or modified); train it again")
         _check_archive_sizes(path, folder / "model.keras")
+        text, base_dir = _member_text(path, folder, "recipe.yaml"), _recipe_dir(path, meta, folder)
         try:
-            document = _parse_yaml((folder / "recipe.yaml").read_text(encoding="utf-8"), f"{path}/recipe.yaml")
-            recipe = recipe_from_dict(document, base_dir=meta.get("recipe_dir", folder), source=f"{path}/recipe.yaml")
+            document = _parse_yaml(text, f"{path}/recipe.yaml")
+            recipe = recipe_from_dict(document, base_dir=base_dir, source=f"{path}/recipe.yaml")
         except DomaingenError as exc:
             raise BundleError(f"bundle {path}: its recipe is no longer valid here: {exc}") from None
         return cls(path, folder, meta, recipe, keepalive)
@@ -167,7 +168,8 @@ class Bundle:
                 config = json.loads((self.folder / "codec.json").read_text(encoding="utf-8"))
             except (ValueError, RecursionError) as exc:
                 raise BundleError(f"bundle {self.path}: this bundle's codec.json is corrupt ({exc}); refused: train the bundle again") from None
-            self._codec = self.plugin.codec_from_config(config, load_bundle_npz(self.path, self.folder / "codec.npz"))
+            arrays = load_bundle_npz(self.path, self.folder / "codec.npz")
+            self._codec = _rebuilt_codec(self.path, self.plugin, config, arrays)
         return self._codec
 
     @property
@@ -205,6 +207,19 @@ class Bundle:
             base_dir=self.recipe.base_dir,
             source=self.recipe.source,
         )
+
+
+def _rebuilt_codec(bundle_path: Path, plugin: Any, config: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """``plugin.codec_from_config(config, arrays)``, any failure a ``BundleError`` naming the
+    bundle: state that passed the checksums but is not what the plugin wrote (a codec.json
+    of another shape, a missing array) must not end in a bare KeyError or AttributeError."""
+    try:
+        return plugin.codec_from_config(config, arrays)
+    except Exception as exc:
+        detail = str(exc) if isinstance(exc, DomaingenError) else f"{type(exc).__name__}: {exc}"
+        raise BundleError(
+            f"bundle {bundle_path}: its codec cannot be rebuilt from codec.json and codec.npz ({detail}); refused: train the bundle again"
+        ) from None
 
 
 def load_bundle_npz(bundle_path: Path, file: Path) -> dict[str, np.ndarray]:
@@ -302,9 +317,9 @@ def _read_meta(path: Path, folder: Path) -> dict[str, Any]:
     if not meta_file.is_file():
         raise BundleError(f"bundle {path}: meta.json is missing; this is not a domaingen bundle (or an incomplete one)")
     try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"bundle {path}: meta.json is corrupt ({exc}); train the bundle again") from None
+        meta = json.loads(_member_text(path, folder, "meta.json"))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BundleError(f"bundle {path}: meta.json is corrupt ({type(exc).__name__}: {exc}); train the bundle again") from None
     if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT or not isinstance(meta.get("files"), dict):
         raise BundleError(f"bundle {path}: meta.json does not describe a domaingen bundle")
     missing = [key for key in REQUIRED_META if key not in meta]
@@ -313,6 +328,23 @@ def _read_meta(path: Path, folder: Path) -> dict[str, Any]:
     if set(meta["files"]) != set(CONTENT_FILES):
         raise BundleError(f"bundle {path}: meta.json lists unexpected files {sorted(meta['files'])}")
     return meta
+
+
+def _member_text(path: Path, folder: Path, name: str) -> str:
+    """A bundle's text member (meta.json, recipe.yaml) as UTF-8; ``BundleError`` if it is not."""
+    try:
+        return (folder / name).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"bundle {path}: {name} is not UTF-8 text ({exc}); it is corrupt: train the bundle again") from None
+
+
+def _recipe_dir(path: Path, meta: dict[str, Any], folder: Path) -> str | Path:
+    """The folder the bundle's recipe came from (its relative data paths start there), as
+    meta.json records it; ``BundleError`` for a value that is not a folder path."""
+    value = meta.get("recipe_dir", folder)
+    if isinstance(value, Path) or (isinstance(value, str) and value and "\x00" not in value):
+        return value
+    raise BundleError(f"bundle {path}: meta.json's recipe_dir {str(value)[:80]!r} is not a folder path; the bundle is corrupt: train it again")
 
 
 def _check_versions(path: Path, meta: dict[str, Any]) -> None:

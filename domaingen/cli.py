@@ -164,6 +164,25 @@ def plugins_list(as_json: bool) -> None:
         click.echo(f"{row['kind']:<13} {row['name']:<12} {row['version']:<10} {row['distribution']:<20} {status}")
 
 
+# ----------------------------------------------------------------------------------- plugin
+@cli.group("plugin")
+def plugin_group() -> None:
+    """Start a new domain plugin (docs/tutorial-plugin.md)."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--layout", type=click.Choice(["table", "tokens", "grid"]), default="table", show_default=True, help="What its codec produces: table rows, token sequences or image grids.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="The folder to create (default: ./domaingen-NAME); it must be new or empty.")
+def plugin_new(name: str, layout: str, out_dir: Path | None) -> None:
+    """Scaffold a new plugin NAME: a working distribution with a demo source, a recipe and tests."""
+    from .scaffold import new_plugin
+
+    folder = new_plugin(name, layout, out_dir)
+    click.echo(f"created {folder}: the {name} plugin ({layout} layout); next:")
+    click.echo(f"  pip install -e {folder}\n  python -m pytest -q {folder / 'tests'}\n  domaingen run {folder / 'recipes' / 'demo.yaml'} --out runs/{name}-demo")
+
+
 # ----------------------------------------------------------------------------------- recipe
 @cli.group()
 def recipe() -> None:
@@ -241,7 +260,7 @@ def sample(bundle_path: Path, n: int, prompt: str | None, option_items: tuple[st
     from .recipe import parse_overrides
 
     bundle = pipeline.load_bundle(bundle_path)
-    opts = parse_overrides(list(option_items))
+    opts = parse_overrides(list(option_items), flag="--option")
     if prompt is not None:
         opts["prompt"] = prompt
     bundle.recipe_with_options(opts)  # validated before any work
@@ -297,6 +316,7 @@ def train(ctx: click.Context, recipe_path: Path, bundle_dir: Path, seed: int | N
 @click.option("--option", "option_items", multiple=True, metavar="KEY=VALUE", help="Override a generate option, e.g. --option temperature=0.8 (repeatable).")
 @click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=1, help="Local worker processes (output is identical for any number).")
 @click.option("--engine", type=click.Choice(["local", "processes", "ray"]), default="local", help="Where shards are generated.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT", help="With --engine ray: the Ray cluster to run on (started with `ray start --head`); --out must be shared storage. Default: Ray inside this process.")
 @click.option("--overwrite", is_flag=True, help="Replace the output of a different run in --out.")
 @json_option
 @click.pass_context
@@ -312,6 +332,7 @@ def generate(
     option_items: tuple[str, ...],
     workers: int,
     engine: str,
+    address: str | None,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -328,9 +349,10 @@ def generate(
         batch_size=batch_size,
         shard_size=shard_size,
         fmt=fmt,
-        options=parse_overrides(list(option_items)),
+        options=parse_overrides(list(option_items), flag="--option"),
         workers=workers,
         engine=engine,
+        address=address,
         overwrite=overwrite,
         progress=_reporter(ctx),
     )

@@ -46,6 +46,10 @@ def evaluate_records(
                 "holdout": plugin.count(holdout) if holdout is not None else 0,
             },
             **({"generation": generation} if generation is not None else {}),
+            # the (epsilon, delta) the model was trained under (train.privacy), as meta.json records it
+            **({"differential_privacy": bundle.meta["privacy"]} if bundle is not None and "privacy" in bundle.meta else {}),
+            # model.family auto: the families compared and the one kept
+            **({"model_selection": bundle.meta["model_selection"]} if bundle is not None and "model_selection" in bundle.meta else {}),
             "metrics": metrics,
             "metric_definitions": {m.name: {"direction": m.direction, "formula": m.formula} for m in plugin.metrics()},
         }

@@ -315,11 +315,11 @@ def write_shards(
                 manifest["complete"] = len(done) == len(sizes)
                 _write_manifest(out_dir, manifest)
 
-            with progress.task("generating", len(sizes)) as bar:
-                bar.advance(len(sizes) - len(todo))
+            with progress.task("generating", n, unit="record") as bar:  # records/s and an ETA
+                bar.skip(n - sum(sizes[k] for k in todo))  # shards done before a resume: not in the rate
                 for entry in _shard_entries(engine, bundle, dict(header["options"]), todo, sizes, seed, batch_size, fmt, out_dir, workers):
                     record(entry)
-                    bar.advance(1)
+                    bar.advance(entry["records"])
         except BaseException:
             if created and not (out_dir / MANIFEST_NAME).exists():  # a run that wrote nothing leaves no folder behind
                 _remove_created(out_dir, created)
@@ -370,17 +370,16 @@ def _shard_entries(engine, bundle, opts, todo, sizes, seed, batch_size, fmt, out
 
 
 def _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, workers):
+    """The ``ray`` engine (``ray_engine.run_shards``, in-process or on a cluster); at the end,
+    under the folder's lock, clear the temporaries of workers killed mid-write (their
+    shards were retried)."""
+    from .ray_engine import run_shards
+
+    out = Path(out_dir).resolve()
     try:
-        import ray
-    except ImportError:
-        raise UsageError("engine 'ray' needs the ray package: pip install ray (or use --workers N for local processes)") from None
-    if not ray.is_initialized():
-        ray.init(num_cpus=workers if workers > 1 else None, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    task = ray.remote(_run_shard_in_worker)
-    pending = [task.remote(str(Path(bundle.path).resolve()), opts, k, sizes[k], seed, batch_size, fmt, str(Path(out_dir).resolve())) for k in todo]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(ready[0])
+        yield from run_shards(str(Path(bundle.path).resolve()), opts, todo, sizes, seed, batch_size, fmt, str(out), workers)
+    finally:
+        remove_temporaries(out, descend=lambda name: _SHARD_NAME.fullmatch(name) is not None)
 
 
 def _resume_state(out_dir: Path, header: dict[str, Any], overwrite: bool) -> dict[int, dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import auto, registry
 from .bundle import Bundle, save_bundle
 from .errors import DataError, UsageError
 from .evaluation import evaluate_records, write_report
@@ -136,13 +136,19 @@ def train(recipe: Recipe, bundle_dir: str | Path, *, progress: ProgressReporter 
 def _train(recipe: Recipe, bundle_dir: Path, progress: ProgressReporter, data: tuple[Any, Any] | None) -> Bundle:
     """``train`` without the clean-up of a failed run."""
     plugin = registry.get_plugin(recipe.model.data.plugin)
-    family = registry.get_family(recipe.family_name)
     train_raw, holdout_raw = data if data is not None else load_data(recipe)
+    selection: dict[str, Any] = {}
+    if recipe.family_name == auto.AUTO:  # candidates compared on a split of train_raw; the winner trains below
+        recipe, chosen = auto.select_family(recipe, train_raw, lambda r, path, records: _train(r, path, progress, records))
+        selection = {"model_selection": chosen}
+    family = registry.get_family(recipe.family_name)
 
     train_raw = plugin.training_records(train_raw, recipe.data_options, np.random.default_rng(derive_seed(recipe.seed, "training-records")))
     started = time.perf_counter()
     layout = registry.matching_layout(plugin, recipe.data_options, family)
-    codec = plugin.make_codec(recipe.data_options, layout).fit(train_raw)
+    from .privacy import fit_codec, prepare_model, privacy_meta  # train.privacy: public codec, DP training, meta
+
+    codec = fit_codec(plugin.make_codec(recipe.data_options, layout), train_raw, recipe.model.train.privacy)
     encoded = as_encoded(codec.encode(train_raw))
     codec_seconds = time.perf_counter() - started
 
@@ -153,6 +159,7 @@ def _train(recipe: Recipe, bundle_dir: Path, progress: ProgressReporter, data: t
     learning_rate = recipe.model.train.learning_rate
     if learning_rate is None:
         learning_rate = family.default_learning_rate
+    model = prepare_model(model, codec, recipe.model.train.privacy)
     history = fit(model, encoded.x, recipe.model.train, recipe.seed, progress, learning_rate, labels=encoded.labels)
     fit_seconds = time.perf_counter() - started
 
@@ -164,6 +171,8 @@ def _train(recipe: Recipe, bundle_dir: Path, progress: ProgressReporter, data: t
         "learning_rate": learning_rate,
         "history": history,
         "seconds": {"codec_fit": round(codec_seconds, 3), "train": round(fit_seconds, 3)},
+        **privacy_meta(codec, model),
+        **selection,
     }
     save_bundle(bundle_dir, model=model, codec=codec, recipe=recipe, meta=meta)
     return Bundle.load(bundle_dir)
@@ -174,17 +183,22 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle.load(path)
 
 
-def generate(bundle: Bundle, out_dir: str | Path, n: int, **kwargs: Any) -> dict[str, Any]:
+def generate(bundle: Bundle, out_dir: str | Path, n: int, *, address: str | None = None, **kwargs: Any) -> dict[str, Any]:
     """Write ``n`` records as shards plus ``manifest.json``; see ``generation.write_shards``.
 
     ``n``, ``batch_size`` and ``shard_size`` are held to the recipe's bounds (``UsageError``).
     A failed run removes the folder it created unless it holds shards a rerun resumes.
+    ``address`` (``auto`` or ``HOST:PORT``): the Ray cluster ``engine="ray"`` runs on (``ray_engine``).
     """
     shard_size = kwargs.get("shard_size") or bundle.recipe.model.generate.shard_size
     problems = generation_size_problems(int(n), int(shard_size), kwargs.get("batch_size"))
     if problems:
         raise UsageError(f"generate into {out_dir}: " + "; ".join(problems))
-    with removed_on_failure(out_dir, keep=_resumable):
+    if address is not None and kwargs.get("engine") != "ray":
+        raise UsageError(f"--address {address}: a Ray cluster's address is for --engine ray; add --engine ray or drop --address")
+    from .ray_engine import use_address
+
+    with removed_on_failure(out_dir, keep=_resumable), use_address(address):
         return write_shards(bundle, out_dir, n, **kwargs)
 
 

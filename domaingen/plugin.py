@@ -159,6 +159,8 @@ class DomainPlugin(ABC):
     layouts: ClassVar[tuple[str, ...]] = ()  # DataSpec layouts its codecs produce
     default_family: ClassVar[str] = ""
     formats: ClassVar[tuple[str, ...]] = ()  # output formats; the first is the default
+    auto_families: ClassVar[tuple[str, ...]] = ()  # what `model.family: auto` compares by default
+    selection_metric: ClassVar[str] = ""  # what selection_score measures, for meta.json and the report
 
     # --- data -----------------------------------------------------------------
     @abstractmethod
@@ -247,6 +249,14 @@ class DomainPlugin(ABC):
         """Scores of the bundle's trained model on the held-out records (e.g. a language
         model's bits per character), added to the report. Default: none."""
         return {}
+
+    def selection_score(self, real: Any, synthetic: Any, options: BaseModel, rng: np.random.Generator) -> float:
+        """One number, higher is better, by which ``model.family: auto`` ranks candidate
+        families: ``synthetic`` records against the held-back ``real`` ones (a cheaper
+        part of ``evaluate``). Plugins that name ``auto_families`` implement it."""
+        from .errors import UsageError
+
+        raise UsageError(f"the {self.name} plugin cannot compare families (no selection_score); name a model.family")
 
     @abstractmethod
     def evaluate(

@@ -84,6 +84,15 @@ class ModelSection(StrictModel):
     options: dict[str, Any] = Field(default_factory=dict, description="The family's options.")
 
 
+class PrivacySection(StrictModel):
+    """``train.privacy``: train an (epsilon, delta)-differentially private bundle (domaingen/privacy.py)."""
+
+    epsilon: float = Field(gt=0, le=1000, allow_inf_nan=False, description="Target epsilon of the whole bundle (codec and training together; at most 1,000).")
+    delta: float = Field(gt=0, lt=1, allow_inf_nan=False, description="Target delta; choose it well below 1 / (number of records), e.g. 1e-5.")
+    max_grad_norm: float = Field(1.0, gt=0, le=1e6, allow_inf_nan=False, description="DP-SGD (vae, gan): each example's gradient is clipped to this L2 norm.")
+    accountant: Literal["rdp", "pld"] = Field("rdp", description="dp-accounting's accountant: rdp (Renyi DP) or pld (privacy loss distributions).")
+
+
 class TrainSection(StrictModel):
     epochs: int = Field(30, ge=1, le=MAX_EPOCHS, description=f"Passes over the training records (at most {MAX_EPOCHS:,}).")
     batch_size: int = Field(500, ge=1, le=MAX_BATCH_SIZE, description=f"Records per training step (at most {MAX_BATCH_SIZE:,}).")
@@ -92,6 +101,17 @@ class TrainSection(StrictModel):
     )
     validation_split: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
     early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
+    privacy: PrivacySection | None = Field(None, description="Differential privacy of the bundle (vae, gan, copula); off when absent.")
+
+    @model_validator(mode="after")
+    def _private_runs_blind(self) -> "TrainSection":
+        """Under privacy nothing may look at real rows outside the budget: no validation, no early stopping."""
+        if self.privacy is not None and (self.validation_split > 0 or self.early_stopping.patience > 0):
+            raise ValueError(
+                "train.privacy: validation and early stopping read the real rows outside the privacy budget; "
+                "set train.validation_split: 0 and train.early_stopping.patience: 0 (private training runs its planned epochs)"
+            )
+        return self
 
 
 class GenerateSection(StrictModel):
@@ -328,12 +348,12 @@ def _check_document_shape(document: Any, source: str) -> None:
         stack.extend((child, level + 1) for child in children)
 
 
-def parse_overrides(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
+def parse_overrides(items: list[str] | dict[str, Any] | None, flag: str = "--set") -> dict[str, Any]:
     """``["train.epochs=5", "data.options.transform=quantile"]`` -> ``{"train.epochs": 5, ...}``.
 
     Values are parsed as YAML scalars/flow collections, so ``5`` is a number, ``true`` a
     boolean and ``[a, b]`` a list; each value is held to the same size, depth and alias
-    bounds as a recipe file.
+    bounds as a recipe file. ``flag`` names the command-line option in messages.
     """
     if items is None:
         return {}
@@ -348,9 +368,10 @@ def parse_overrides(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=5")
+            example = "train.epochs=5" if flag == "--set" else "temperature=0.8"
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE with a dotted key, e.g. {flag} {example}")
         try:
-            _check_yaml_bounds(raw, f"--set {key}")
+            _check_yaml_bounds(raw, f"{flag} {key}")
             out[key] = yaml.load(raw) if raw.strip() else ""
         except YAMLError:
             out[key] = raw
@@ -372,7 +393,7 @@ def _set_path(document: dict[str, Any], path: tuple[str, ...], value: Any) -> di
 
 
 def _validate(document: dict[str, Any], overrides: Any, *, base_dir: Path, source: str) -> Recipe:
-    from . import registry
+    from . import auto, registry
 
     overrides = parse_overrides(overrides)
     overridden: set[tuple[str, ...]] = set()
@@ -398,7 +419,9 @@ def _validate(document: dict[str, Any], overrides: Any, *, base_dir: Path, sourc
         except PluginError as exc:
             problems.append(f"data.plugin{_line(document, ('data', 'plugin'), overridden)}: {exc}")
     family_name = section("model").get("family") or (plugin.default_family if plugin else None)
-    if isinstance(family_name, str):
+    if family_name == auto.AUTO:  # model.options are auto's; the candidates are checked below
+        family = auto.FAMILY
+    elif isinstance(family_name, str):
         try:
             family = registry.get_family(family_name)
         except PluginError as exc:
@@ -409,13 +432,19 @@ def _validate(document: dict[str, Any], overrides: Any, *, base_dir: Path, sourc
             return None
         schema = getattr(owner, attr)
         opts = section(sec).get("options", {})
+        if opts is not None and not isinstance(opts, dict):
+            return None  # the core schema has already reported the section as not a mapping
         return _check(schema, opts if opts is not None else {}, (sec, "options"), document, overridden, problems)
 
     data_options = options(plugin, "DataOptions", "data")
     generate_options = options(plugin, "GenerateOptions", "generate")
     evaluate_options = options(plugin, "EvaluateOptions", "evaluate")
     family_options = options(family, "Options", "model")
-    if plugin is not None and family is not None and data_options is not None:
+    if family is auto.FAMILY:
+        if plugin is not None and data_options is not None and family_options is not None:
+            for loc, problem in auto.candidate_problems(plugin, data_options, family_options, section("train").get("privacy")):
+                problems.append(f"{'.'.join(loc)}{_line(document, loc, overridden)}: {problem}")
+    elif plugin is not None and family is not None and data_options is not None:
         try:  # families are matched by the layouts the plugin's codec produces for these options
             registry.matching_layout(plugin, data_options, family)
         except UsageError as exc:

@@ -18,6 +18,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser):
+    """Options of the fuzz suite (tests/fuzz), registered here: only the root conftest's
+    options are known on the command line."""
+    group = parser.getgroup("fuzz", "domaingen fuzz suite (tests/fuzz)")
+    group.addoption("--fuzz-cases", default=None, help="fuzz cases in all (default 120; env DOMAINGEN_FUZZ_CASES)")
+    group.addoption("--fuzz-seed", default=None, help="seed of the fuzz cases (default 14; env DOMAINGEN_FUZZ_SEED)")
+
+
 @pytest.fixture
 def toy_recipe_path() -> Path:
     return FIXTURES / "toy.yaml"

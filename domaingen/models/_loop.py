@@ -14,6 +14,14 @@ one batch per epoch that overhead *is* the training time. Here:
   many steps per call as memory allows (whole epochs at a time when no callback needs to
   see the model between epochs), and calls the Keras callbacks once per epoch with the
   epoch's mean losses, as ``fit`` would.
+
+A phase with ``private`` (a ``PrivateGradient``) takes DP-SGD steps instead: its inputs
+are a 0/1 mask of the step's (Poisson-sampled, padded) rows then its arrays; each row's
+gradient is computed on its own (``tf.vectorized_map`` on TensorFlow, ``jax.vmap`` on
+JAX), clipped to ``max_grad_norm``, the clipped gradients of the rows the mask keeps are
+summed, Gaussian noise of standard deviation ``noise_multiplier * max_grad_norm`` is
+added and the sum is divided by the expected batch size. Its logged loss is NaN: the
+loss of real rows is not released. Phases without ``private`` run exactly as before.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from .._quiet import keras_module
 from ..errors import UsageError
 from ._backend import backend_name, resolve_jit
 
-__all__ = ["Phase", "StepRunner", "train_epochs", "reads_logs_only", "steps_per_call"]
+__all__ = ["Phase", "PrivateGradient", "StepRunner", "train_epochs", "reads_logs_only", "steps_per_call"]
 
 keras = keras_module()
 ops = keras.ops
@@ -38,13 +46,34 @@ MAX_CALL_BYTES = 64 * 2**20  # stacked inputs of one call
 
 
 @dataclass
+class PrivateGradient:
+    """DP-SGD for a phase: per-example clipped gradients plus Gaussian noise.
+
+    ``prepare(*arrays)`` turns the step's arrays (without the mask) into per-example
+    arrays (leading axis: the step's rows), drawing any in-graph randomness for the whole
+    batch (e.g. a VAE's reparameterisation noise, a GAN's fake rows); ``row_loss(*row)``
+    is the loss of ONE example, given its arrays with a leading axis of 1. ``seed``: the
+    model's SeedGenerator the noise is drawn from.
+    """
+
+    row_loss: Callable[..., Any]
+    prepare: Callable[..., tuple[Any, ...]]
+    max_grad_norm: float
+    noise_multiplier: float
+    expected_batch_size: float
+    seed: Any
+
+
+@dataclass
 class Phase:
-    """One optimiser update of a step: ``loss(*arrays)`` minimised over ``variables``."""
+    """One optimiser update of a step: ``loss(*arrays)`` minimised over ``variables``
+    (with ``private``: DP-SGD on ``private.row_loss``; ``loss`` is not called)."""
 
     name: str
     loss: Callable[..., Any]
     variables: list[Any]
     optimizer: Any
+    private: PrivateGradient | None = None
     trainable_ids: set[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -57,6 +86,23 @@ def reads_logs_only(callback: Any) -> bool:
     """True for callbacks that only read epoch logs (progress bars, the History), so
     several epochs may run in one call before they are told about them."""
     return bool(getattr(callback, "reads_logs_only", False)) or isinstance(callback, keras.callbacks.History)
+
+
+def clip_example(grads: Sequence[Any], max_grad_norm: float) -> list[Any]:
+    """One example's gradients scaled so that their joint L2 norm is at most ``max_grad_norm``."""
+    norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in grads))
+    factor = ops.minimum(1.0, max_grad_norm / ops.maximum(norm, 1e-12))
+    return [g * factor for g in grads]
+
+
+def noisy_mean(sums: Sequence[Any], private: PrivateGradient) -> list[Any]:
+    """(clipped sum + N(0, (noise_multiplier * max_grad_norm)^2)) / expected batch size."""
+    std = private.noise_multiplier * private.max_grad_norm
+    out = []
+    for s in sums:
+        noise = keras.random.normal(ops.shape(s), stddev=std, seed=private.seed) if std > 0 else 0.0
+        out.append((s + noise) / private.expected_batch_size)
+    return out
 
 
 def steps_per_call(step_bytes: int, limit: int = MAX_STEPS_PER_CALL) -> int:
@@ -104,9 +150,13 @@ class _TFRunner(StepRunner):
         def body(i, losses):
             values = []
             for phase, arrays in zip(self.phases, inputs):
-                with tf.GradientTape() as tape:
-                    loss = phase.loss(*[a[i] for a in arrays])
-                grads = tape.gradient(loss, phase.variables)
+                if phase.private is not None:
+                    grads = self._private_gradients(phase, [a[i] for a in arrays])
+                    loss = tf.constant(float("nan"))
+                else:
+                    with tf.GradientTape() as tape:
+                        loss = phase.loss(*[a[i] for a in arrays])
+                    grads = tape.gradient(loss, phase.variables)
                 pairs = [(g, v) for g, v in zip(grads, phase.variables) if g is not None]
                 if fused[id(phase.optimizer)]:
                     _fused_adam_apply(tf, phase.optimizer, pairs)
@@ -118,6 +168,22 @@ class _TFRunner(StepRunner):
         losses = tf.TensorArray(tf.float32, size=n)
         _, losses = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), losses))
         return losses.stack()
+
+    def _private_gradients(self, phase, arrays):
+        """DP-SGD gradients of one step: ``arrays`` = (mask, *the phase's arrays)."""
+        tf, private = self._tf, phase.private
+        mask = arrays[0]
+        rows = tuple(tf.stop_gradient(r) for r in private.prepare(*arrays[1:]))
+        variables = phase.variables
+
+        def one(row):
+            with tf.GradientTape() as tape:
+                loss = private.row_loss(*[r[None] for r in row])
+            grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return clip_example(grads, private.max_grad_norm)
+
+        per_example = tf.vectorized_map(one, rows, fallback_to_while_loop=True)
+        return noisy_mean([tf.tensordot(mask, g, axes=1) for g in per_example], private)
 
     def run(self, inputs, n: int) -> np.ndarray:
         out = self._fn([tuple(arrays) for arrays in inputs], self._tf.constant(int(n)))
@@ -196,6 +262,8 @@ class _JaxRunner(StepRunner):
     def _phase_step(self, p, values, opt_values, arrays):
         phase = self.phases[p]
         idx = [self.index[id(v)] for v in phase.variables]
+        if phase.private is not None:
+            return self._private_step(phase, idx, values, opt_values, arrays)
 
         def loss_of(train_values):
             current = list(values)
@@ -212,6 +280,40 @@ class _JaxRunner(StepRunner):
         for j, v in zip(idx, trained):
             values[j] = v
         return loss, values, opt_values
+
+    def _stateless(self, values, fn):
+        """``fn()`` with the model's variables at ``values``; returns (result, updated values)."""
+        with keras.StatelessScope(state_mapping=list(zip(self.variables, values))) as scope:
+            out = fn()
+        updated = [scope.get_current_value(v) for v in self.variables]
+        return out, [old if new is None else new for old, new in zip(values, updated)]
+
+    def _private_step(self, phase, idx, values, opt_values, arrays):
+        """A DP-SGD update: ``arrays`` = (mask, *the phase's arrays); per-example
+        gradients by ``jax.vmap`` of ``jax.grad`` over the rows."""
+        jax, private = self._jax, phase.private
+        mask = arrays[0]
+        rows, values = self._stateless(values, lambda: tuple(private.prepare(*arrays[1:])))
+        rows = tuple(jax.lax.stop_gradient(r) for r in rows)
+
+        def row_loss(train_values, row):
+            current = list(values)
+            for j, v in zip(idx, train_values):
+                current[j] = v
+            with keras.StatelessScope(state_mapping=list(zip(self.variables, current))):
+                return private.row_loss(*[r[None] for r in row])
+
+        def clipped(train_values, row):
+            return clip_example(jax.grad(row_loss)(train_values, row), private.max_grad_norm)
+
+        per_example = jax.vmap(clipped, in_axes=(None, 0))([values[j] for j in idx], rows)
+        sums = [self._jax.numpy.tensordot(mask, g, axes=1) for g in per_example]
+        grads, values = self._stateless(values, lambda: noisy_mean(sums, private))
+        trained, opt_values = phase.optimizer.stateless_apply(opt_values, grads, [values[j] for j in idx])
+        values = list(values)
+        for j, v in zip(idx, trained):
+            values[j] = v
+        return self._jax.numpy.float32(float("nan")), values, opt_values
 
     def _run(self, state, inputs, n):
         jnp = self._jax.numpy
@@ -247,6 +349,11 @@ class _JaxRunner(StepRunner):
 class _TorchRunner(StepRunner):
     """Eager forward, ``loss.backward()``, ``optimizer.apply`` under ``torch.no_grad()``:
     the pattern of Keras' own PyTorch trainer."""
+
+    def _setup(self, model, phases, jit) -> None:
+        if any(p.private is not None for p in phases):
+            raise UsageError("DP-SGD (train.privacy) runs on the tensorflow and jax backends; set KERAS_BACKEND to one of them")
+        super()._setup(model, phases, jit)
 
     def run(self, inputs, n: int) -> np.ndarray:
         import torch

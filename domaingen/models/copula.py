@@ -16,9 +16,23 @@ correlation, its Cholesky factor. ``generate`` draws correlated normals and maps
 through the inverse marginals; ``conditions`` on any number of categorical/binary segments
 are honoured natively: the conditioned latents are drawn inside their category's interval
 and the others from the Gaussian conditional on them.
+
+Under ``train.privacy`` (``use_privacy``) it is a DP Gaussian copula: every statistic is
+released by the Gaussian mechanism, with one noise multiplier calibrated by dp-accounting
+for both releases together (``dp_marginal_share`` of the privacy, in 1/σ², to the marginals):
+
+- marginals: a histogram per latent dimension (``dp_bins`` equal bins over [-1, 1] for
+  continuous columns, which must be bounded segments, i.e. encoded within public bounds;
+  one count per category or 0/1 value), each row adding 1 to one bin of each, so the
+  histograms' L2 sensitivity is sqrt(d); negative counts are set to 0;
+- correlation: the rows' normal scores (from the noisy marginals) divided by sqrt(d) and
+  clipped to L2 norm 1, so the sum of their outer products has sensitivity 1; the upper
+  triangle gets noise, is mirrored, and is turned into the nearest correlation matrix.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -30,6 +44,7 @@ from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._options import SpecModel, as_options
 from ._table import TableLayout, check_table_data
+from ..privacy import PrivateTraining, calibrate, clip_rows, compose, epsilon_of, gaussian_event, spent_record
 from .base import ModelFamily
 
 __all__ = ["CopulaOptions", "GaussianCopula", "CopulaFamily", "family"]
@@ -44,10 +59,14 @@ class CopulaOptions(StrictModel):
 
     knots: int = Field(512, ge=2, le=100000, description="quantile knots per continuous column")
     shrinkage: float = Field(1e-3, ge=0.0, lt=1.0, description="correlation shrinkage towards identity")
+    dp_bins: int = Field(16, ge=2, le=1000, description="train.privacy: histogram bins per continuous column")
+    dp_marginal_share: float = Field(
+        0.5, gt=0.0, lt=1.0, description="train.privacy: share of the privacy (in 1/sigma^2) spent on the marginals, the rest on the correlation"
+    )
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
-class GaussianCopula(SpecModel, keras.Model):
+class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
     """Gaussian copula with empirical marginals; see the module docstring."""
 
     options_class = CopulaOptions
@@ -92,6 +111,8 @@ class GaussianCopula(SpecModel, keras.Model):
         do not apply). Returns a one-entry history so callers can treat it like the others."""
         x = check_table_data(x, self.spec, "copula")
         rng = np.random.default_rng(int(seed))
+        if self.dp is not None:
+            return self._fit_private(x, rng)
         n, k = len(x), self.options.knots
         eps = 0.5 / n
         z_max = float(min(special.ndtri(1.0 - eps), _Z_MAX))
@@ -129,6 +150,106 @@ class GaussianCopula(SpecModel, keras.Model):
         self.thresholds.assign(np.clip(thr, -_Z_MAX, _Z_MAX).astype("float32"))
         self.cholesky.assign(np.linalg.cholesky(corr).astype("float32"))
         return {"loss": [0.0]}
+
+    # --- differentially private fitting -----------------------------------------------------
+    def check_privacy(self, privacy) -> None:
+        """Continuous columns need public bounds (bounded segments) for their histograms."""
+        loose = [s.name for s in self.spec.segments if s.kind == "continuous" and not s.bounded]
+        if loose:
+            raise UsageError(
+                f"copula under train.privacy: continuous segments {', '.join(loose)} are not bounded, so their "
+                "histograms would need data-dependent ranges; encode them within public bounds (the tabular "
+                "codec does under train.privacy)"
+            )
+
+    def _fit_private(self, x, rng):
+        """The DP copula (see the module docstring); records ``privacy_spent``."""
+        privacy, prior = self.dp.privacy, self.dp.prior
+        o = self.options
+        d, k, share = len(self._dims), o.knots, o.dp_marginal_share
+
+        def event(sigma):
+            return compose(gaussian_event(sigma / math.sqrt(share)), gaussian_event(sigma / math.sqrt(1.0 - share)))
+
+        sigma = calibrate(event, privacy.epsilon, privacy.delta, privacy.accountant, prior)
+        sigma_m, sigma_c = sigma / math.sqrt(share), sigma / math.sqrt(1.0 - share)
+        counts = self._noisy_histograms(x, rng, sigma_m * math.sqrt(d))
+        n_hat = max(1.0, float(np.mean([c.sum() for c in counts])))
+        eps = 0.5 / n_hat
+        z_max = float(min(special.ndtri(1.0 - eps), _Z_MAX))
+        scores = np.linspace(-z_max, z_max, k)
+        levels = special.ndtr(scores)
+        levels[0], levels[-1] = 0.0, 1.0
+        edges = np.linspace(-1.0, 1.0, o.dp_bins + 1)
+        values = np.zeros((max(1, self.layout.n_continuous), k))
+        thresholds, c_at = [], 0
+        z = np.empty((len(x), d))
+        for j, (kind, s, i) in enumerate(self._dims):
+            cdf = np.concatenate([[0.0], np.cumsum(counts[j]) / counts[j].sum()])
+            if kind == "continuous":
+                col = np.clip(x[:, s.start + i].astype(np.float64), -1.0, 1.0)
+                values[c_at] = np.interp(levels, cdf, edges)
+                c_at += 1
+                u = np.interp(col, edges, cdf)
+            else:
+                cats = x[:, s.start : s.start + s.size].argmax(axis=1) if kind == "categorical" else (x[:, s.start + i] > 0.5).astype(np.int64)
+                cdf[-1] = 1.0
+                thresholds.extend(cdf[1:-1])
+                u = cdf[cats] + (cdf[cats + 1] - cdf[cats]) * rng.random(len(x))
+            z[:, j] = special.ndtri(np.clip(u, eps, 1.0 - eps))
+        corr = self._noisy_correlation(z, rng, sigma_c)
+        self.knot_values.assign(values.astype("float32"))
+        self.knot_scores.assign(scores.astype("float32"))
+        thr = special.ndtri(np.clip(np.asarray(thresholds, np.float64), 1e-12, 1 - 1e-12)) if thresholds else np.zeros(1)
+        self.thresholds.assign(np.clip(thr, -_Z_MAX, _Z_MAX).astype("float32"))
+        self.cholesky.assign(np.linalg.cholesky(corr).astype("float32"))
+        spent = epsilon_of(compose(prior, event(sigma)), privacy.delta, privacy.accountant)
+        self.privacy_spent = spent_record(privacy, spent, {
+            "mechanism": "Gaussian mechanism: noisy histograms (marginals) + noisy sum of clipped outer products (correlation)",
+            "noise_multiplier_marginals": sigma_m,
+            "noise_multiplier_correlation": sigma_c,
+            "marginal_share": share,
+            "bins": o.dp_bins,
+            "histogram_sensitivity": math.sqrt(d),
+            "row_clip": "normal scores / sqrt(d), L2 norm <= 1",
+        })
+        return {"loss": [0.0]}
+
+    def _noisy_histograms(self, x, rng, std):
+        """Per latent dimension, its histogram (bins, categories, 0/1) plus N(0, std²), at least 0
+        (all zero: flat). The floor of 1e-6 per bin keeps each CDF strictly increasing."""
+        out = []
+        edges = np.linspace(-1.0, 1.0, self.options.dp_bins + 1)
+        for kind, s, i in self._dims:
+            if kind == "continuous":
+                counts = np.histogram(np.clip(x[:, s.start + i], -1.0, 1.0), bins=edges)[0]
+            elif kind == "categorical":
+                counts = np.bincount(x[:, s.start : s.start + s.size].argmax(axis=1), minlength=s.size)
+            else:
+                counts = np.bincount((x[:, s.start + i] > 0.5).astype(np.int64), minlength=2)
+            noisy = np.clip(counts + rng.normal(0.0, std, size=len(counts)), 0.0, None)
+            if noisy.sum() <= 0:
+                noisy = np.ones(len(counts))
+            out.append(noisy + 1e-6 * max(1.0, noisy.sum()))
+        return out
+
+    def _noisy_correlation(self, z, rng, std):
+        """The correlation of ``z``'s columns from the noisy sum of the clipped rows' outer
+        products (sensitivity 1), made the nearest positive definite correlation."""
+        d = z.shape[1]
+        if d == 1:
+            return np.ones((1, 1))
+        u = clip_rows(z / math.sqrt(d), 1.0)
+        noise = np.triu(rng.normal(0.0, std, size=(d, d)))
+        total = u.T @ u + noise + np.triu(noise, 1).T
+        diag = np.maximum(np.diag(total), 1e-6 * max(1.0, float(np.abs(total).max())))
+        corr = total / np.sqrt(np.outer(diag, diag))
+        np.fill_diagonal(corr, 1.0)
+        corr = (1.0 - self.options.shrinkage) * corr + self.options.shrinkage * np.eye(d)
+        w, v = np.linalg.eigh((corr + corr.T) / 2)
+        corr = (v * np.clip(w, 1e-3, None)) @ v.T
+        scale = np.sqrt(np.diag(corr))
+        return corr / np.outer(scale, scale)
 
     # --- generation ------------------------------------------------------------------------
     def _state(self):

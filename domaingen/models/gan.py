@@ -24,6 +24,15 @@ Training needs two optimisers and a gradient penalty, so it does not go through
 ``Model.fit``: a step is ``critic_steps`` critic phases then one generator phase, run
 many steps per compiled call by the shared loop (``_loop.py``), which also calls the
 core's Keras callbacks once per epoch.
+
+Under ``train.privacy`` (``use_privacy``) the critic, the only part that sees real rows,
+trains by DP-SGD: Poisson-sampled real rows (rate batch_size / n), each row's critic loss
+(its real score, a fake row's score and its gradient penalty) clipped to
+``max_grad_norm`` and noised, dropout off (a row-wise loss has no shared masks), with
+``critic_steps`` noisy steps per step all accounted. Generator updates only read the
+critic and the noise: post-processing, free. A pack of several real rows and CTGAN's
+training-by-sampling (rows picked by their category counts) are refused (``pac: 1``,
+``conditional: false``).
 """
 
 from __future__ import annotations
@@ -40,7 +49,8 @@ from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._backend import StatelessFunction, backend_name, fill_batches, in_row_chunks, resolve_jit, seed_state
 from ._random import standard_normal
-from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
+from ._loop import MAX_STEPS_PER_CALL, Phase, PrivateGradient, StepRunner, train_epochs
+from ..privacy import PoissonBatches, PrivateTraining, plan_dp_sgd, spent_record
 from ._labels import check_label_codes, draw_labels, label_one_hot
 from ._options import SpecModel, as_options
 from ._table import CategoryBlocks, TableLayout, check_table_data
@@ -87,7 +97,7 @@ class GANControls(StrictModel):
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
-class GAN(SpecModel, keras.Model):
+class GAN(PrivateTraining, SpecModel, keras.Model):
     """CTGAN-style table GAN or DCGAN-style grid GAN; see the module docstring."""
 
     options_class = GANOptions
@@ -208,6 +218,42 @@ class GAN(SpecModel, keras.Model):
             loss = loss + self.options.gp_weight * ops.mean(ops.square(norms - 1.0))
         return loss
 
+    def d_row_loss(self, real, cond, fake, alpha):
+        """Critic loss summed over rows, each row paired with its own fake row and
+        interpolation weight (DP-SGD calls it on one row at a time; critic without dropout)."""
+        real_in, fake_in = self._critic_input(real, cond), self._critic_input(fake, cond)
+        d_real = self._score(real_in, cond, training=False)
+        d_fake = self._score(fake_in, cond, training=False)
+        if self.loss_kind == "standard":
+            return ops.sum(ops.softplus(-d_real) + ops.softplus(d_fake))
+        loss = ops.sum(d_fake - d_real)
+        if self.options.gp_weight > 0:
+            a = ops.reshape(alpha, (-1,) + (1,) * (len(ops.shape(real_in)) - 1))
+            mixed = a * real_in + (1.0 - a) * fake_in
+            grad = input_gradient(lambda m: self._score(m, cond, training=False), mixed)
+            norms = ops.sqrt(ops.sum(ops.square(ops.reshape(grad, (ops.shape(real_in)[0], -1))), axis=-1) + 1e-12)
+            loss = loss + self.options.gp_weight * ops.sum(ops.square(norms - 1.0))
+        return loss
+
+    def _private_rows(self, real, cond):
+        """Per-row DP-SGD inputs of a critic step: real rows, conditions, fake rows, GP weights."""
+        batch = ops.shape(real)[0]
+        _, fake = self._fake(cond, batch, training=True)
+        alpha = keras.random.uniform((batch,), seed=self.train_seed)
+        return real, cond, fake, alpha
+
+    def check_privacy(self, privacy) -> None:
+        """Packs and conditional vectors mix or pick real rows: refused under DP."""
+        problems = []
+        if self.pac != 1:
+            problems.append(f"pac is {self.pac} (a pack mixes several real rows, so one row's influence is not bounded): set model.options.pac: 1")
+        if self.cond_dim:
+            what = "conditional vector (training-by-sampling picks real rows by their category counts)" if self.is_table else "labels (their frequencies come from the data)"
+            fix = "set model.options.conditional: false" if self.is_table else "train on unlabelled data"
+            problems.append(f"the {what}: {fix}")
+        if problems:
+            raise UsageError("gan under train.privacy: " + "; ".join(problems))
+
     def g_loss(self, cond, mask):
         """Generator loss: adversarial term plus the conditional cross-entropy penalty
         (``cond``/``mask`` are (batch, 1) zeros for an unconditional model)."""
@@ -242,6 +288,8 @@ class GAN(SpecModel, keras.Model):
         rng = np.random.default_rng(int(seed))
         keras.utils.set_random_seed(int(seed))
         onehot = self._label_inputs(x, labels)
+        if self.dp is not None:
+            return self._train_private(x, epochs, batch_size, learning_rate, callbacks, seed)
         sampler = _BatchSampler(x, self, rng) if self.cond_dim and self.is_table else None
         if self.cond_dim and self.is_table:
             self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
@@ -287,6 +335,48 @@ class GAN(SpecModel, keras.Model):
             callbacks=list(callbacks),
             max_steps_per_call=o.steps_per_call,
         )
+
+    def _train_private(self, x, epochs, batch_size, learning_rate, callbacks, seed):
+        """DP-SGD on the critic (see the module docstring); records ``privacy_spent``."""
+        privacy, o = self.dp.privacy, self.options
+        n = len(x)
+        batch = int(min(batch_size, n))
+        steps_per_epoch = max(1, round(n / batch))
+        critic_steps = int(epochs) * steps_per_epoch * o.critic_steps
+        plan = plan_dp_sgd(privacy, n, batch, critic_steps, self.dp.prior)
+        batches = PoissonBatches(n, plan.sampling_rate, plan.steps, seed)
+        private = PrivateGradient(
+            self.d_row_loss, self._private_rows, plan.max_grad_norm, plan.noise_multiplier, plan.expected_batch_size, self.train_seed
+        )
+        d_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="d_opt")
+        g_opt = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name="g_opt")
+        d_phase = Phase("d_loss", self.d_loss, self.critic_variables(), d_opt, private=private)
+        g_phase = Phase("g_loss", self.g_loss, self.generator.trainable_variables, g_opt)
+        runner = StepRunner(self, [d_phase] * o.critic_steps + [g_phase], o.jit_compile)
+        cap = batches.capacity
+
+        def draw(epoch, first, count):
+            steps = np.arange(epoch * steps_per_epoch + first, epoch * steps_per_epoch + first + count)
+            inputs = []
+            for k in range(o.critic_steps):
+                idx, mask = batches.take(steps * o.critic_steps + k)
+                inputs.append((mask, x[idx], np.zeros((count, cap, 1), "float32")))
+            zeros = np.zeros((count, batch, 1), "float32")
+            return [*inputs, (zeros, zeros)]
+
+        row_bytes = int(np.prod(x.shape[1:])) + 2
+        history = train_epochs(
+            self,
+            runner,
+            draw,
+            epochs=int(epochs),
+            steps_per_epoch=steps_per_epoch,
+            step_bytes=4 * (cap * o.critic_steps * row_bytes + 2 * batch),
+            callbacks=list(callbacks),
+            max_steps_per_call=o.steps_per_call,
+        )
+        self.privacy_spent = spent_record(privacy, plan.epsilon, plan.meta())
+        return history
 
     def _label_inputs(self, x, labels):
         """Grid label one-hots for training (``None`` for tables: their conditions are segments)."""

@@ -13,6 +13,11 @@ them: the labels' one-hots join the encoder after its convolutions and the decod
 input; ``sample`` draws labels from the training frequencies unless conditioned.
 Sampling control: ``temperature`` scales the prior's standard deviation (z ~ N(0, T²)). Training runs through the shared step loop (``_loop.py``: many steps per
 compiled call); the KL weight ramps up over ``kl_warmup_epochs``.
+
+Under ``train.privacy`` (``use_privacy``) training is DP-SGD: Poisson-sampled batches
+(rate batch_size / n, ``round(n / batch_size)`` steps per epoch), each row's ELBO gradient
+clipped to ``max_grad_norm``, Gaussian noise calibrated by dp-accounting for the planned
+steps; no validation, no conditional VAE (its category frequencies come from the data).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from ._labels import check_label_codes, draw_labels, label_one_hot
 from ._options import SpecModel, as_options
 from ._backend import StatelessFunction, batched, fill_batches, in_row_chunks, resolve_jit, seed_state, to_numpy
 from ._random import standard_normal
-from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
+from ._loop import MAX_STEPS_PER_CALL, Phase, PrivateGradient, StepRunner, train_epochs
+from ..privacy import PoissonBatches, PrivateTraining, plan_dp_sgd, spent_record
 from ._table import TableLayout, check_table_data
 from .base import ModelFamily, Samples
 from .layers import conv_decoder, conv_encoder, dense_network, grid_batch_cap
@@ -86,7 +92,7 @@ class VAEControls(StrictModel):
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
-class VAE(SpecModel, keras.Model):
+class VAE(PrivateTraining, SpecModel, keras.Model):
     """A (conditional) VAE for a ``table`` or ``grid`` DataSpec; see the module docstring."""
 
     options_class = VAEOptions
@@ -199,6 +205,28 @@ class VAE(SpecModel, keras.Model):
         kl = ops.mean(kl_standard_normal(out["mean"], out["logvar"]))
         return rec + kl_weight * kl
 
+    def row_elbo(self, x, y, kl_weight, eps):
+        """Negative ELBO summed over the rows of ``x`` with the reparameterisation noise
+        ``eps`` given (DP-SGD calls it on one row at a time; ``kl_weight`` per row)."""
+        mean, logvar = self._encode(x, y)
+        z = mean + ops.exp(0.5 * logvar) * eps
+        out = self._decode(z, y if self.label_dim else None)
+        return ops.sum(self._reconstruction_nll(x, out) + kl_weight * kl_standard_normal(mean, logvar))
+
+    def _private_rows(self, x, y, kl_weight):
+        """Per-row DP-SGD inputs of a step: its rows, the KL weight per row, their noise."""
+        batch = ops.shape(x)[0]
+        eps = keras.random.normal((batch, self.options.latent_dim), seed=self.train_seed)
+        return x, y, ops.broadcast_to(kl_weight, (batch,)), eps
+
+    def check_privacy(self, privacy) -> None:
+        """A conditional VAE stores its training category frequencies: refused under DP."""
+        if self.cond_segments:
+            raise UsageError(
+                "vae under train.privacy: condition_on stores the training category frequencies, which are not "
+                "private; remove model.options.condition_on (generation conditions are still honoured by filtering)"
+            )
+
     # --- training -------------------------------------------------------------------
     def _check_data(self, x: np.ndarray) -> np.ndarray:
         if self.is_table:
@@ -217,6 +245,8 @@ class VAE(SpecModel, keras.Model):
         x = self._check_data(x)
         y = self._label_inputs(x, labels)
         keras.utils.set_random_seed(int(seed))
+        if self.dp is not None:
+            return self._train_private(x, y, epochs, batch_size, learning_rate, callbacks, validation_split, seed)
         rng = np.random.default_rng(int(seed))
         n_val = int(len(x) * float(validation_split))
         if n_val and n_val == len(x):
@@ -260,6 +290,42 @@ class VAE(SpecModel, keras.Model):
             epoch_end=epoch_end,
             max_steps_per_call=self.options.steps_per_call,
         )
+
+    def _train_private(self, x, y, epochs, batch_size, learning_rate, callbacks, validation_split, seed):
+        """DP-SGD training (see the module docstring); records ``privacy_spent``."""
+        if validation_split:
+            raise UsageError("vae under train.privacy: validation reads real rows outside the privacy budget; set train.validation_split: 0")
+        privacy = self.dp.privacy
+        n = len(x)
+        batch = int(min(batch_size, n))
+        steps_per_epoch = max(1, round(n / batch))
+        plan = plan_dp_sgd(privacy, n, batch, int(epochs) * steps_per_epoch, self.dp.prior)
+        batches = PoissonBatches(n, plan.sampling_rate, plan.steps, seed)
+        private = PrivateGradient(
+            self.row_elbo, self._private_rows, plan.max_grad_norm, plan.noise_multiplier, plan.expected_batch_size, self.train_seed
+        )
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        phase = Phase("loss", self.elbo_loss, self.trainable_variables, optimizer, private=private)
+        runner = StepRunner(self, [phase], self.options.jit_compile)
+
+        def draw(epoch, first, count):
+            start = epoch * steps_per_epoch + first
+            idx, mask = batches.take(range(start, start + count))
+            kl = np.full((count,), self.options.kl_weight(epoch, self.is_table), "float32")
+            return [(mask, x[idx], y[idx], kl)]
+
+        history = train_epochs(
+            self,
+            runner,
+            draw,
+            epochs=int(epochs),
+            steps_per_epoch=steps_per_epoch,
+            step_bytes=batches.capacity * (int(np.prod(x.shape[1:])) + y.shape[1] + 1) * 4,
+            callbacks=list(callbacks),
+            max_steps_per_call=self.options.steps_per_call,
+        )
+        self.privacy_spent = spent_record(privacy, plan.epsilon, plan.meta())
+        return history
 
     def _label_inputs(self, x, labels):
         """Label one-hots beside ``x`` for training: grids with labels need their codes; other

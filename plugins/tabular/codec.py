@@ -9,11 +9,23 @@ Per column (in table order):
   +-1 but for rare outliers) and ``"<col>.mode"`` = one-hot ``k`` (the most probable mode).
 - numeric / datetime, ``transform: quantile``: ``"<col>.value"`` = the normal score
   ``Phi^-1(F(x))`` of the empirical CDF ``F`` (1001 stored quantiles, linear between them).
+- numeric / datetime under ``train.privacy`` (``fit_private``, privacy.py): the min-max
+  transform onto [-1, 1] within the recipe's public ``min``/``max`` (nothing learned).
 - categorical: one-hot segment named exactly ``"<col>"``; beyond ``max_categories`` the
   rarest values share one bucket, decoded by sampling the stored rare frequencies.
 - boolean: binary segment ``"<col>"``.
 - any column with missing values in training: binary ``"<col>.missing"``, except an
   always-missing column (no value at all), which has no segment and decodes all missing.
+- missing values that come in blocks (``missing_patterns`` > 0): columns whose missing
+  flags are associated (``|phi| >= missing_association``, linked transitively) form a
+  group, and the group's joint missing pattern of each row is one categorical segment
+  ``"<first column>.missing_pattern"`` (its patterns most frequent first, at most
+  ``missing_patterns``), placed where the first column's flag would be. When every
+  pattern of the training rows fits, the group's columns have no ``.missing`` flags of
+  their own; otherwise the rest share an "other" slot and the columns keep their flags,
+  which decide those rows. A group whose kept patterns cover less than half the rows
+  falls back to per-column flags. Every family models a categorical segment, so each
+  reproduces the joint pattern (a block missing together stays missing together).
 - id and constant columns: no segment (ids are generated unique, constants repeated).
 
 Documented loss of ``decode(encode(x))``: numeric values come back within 1e-6 of the
@@ -45,6 +57,7 @@ __all__ = ["TabularCodec", "combination_keys"]
 
 _FORMAT_VERSION = 1
 _QUANTILES = 1001
+_MIN_PATTERN_COVERAGE = 0.5  # a missing-pattern segment must cover this share of the rows
 
 
 def combination_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -69,6 +82,7 @@ class TabularCodec(Codec):
         self.transforms_: list[dict[str, Any]] = []
         self.arrays_: dict[str, np.ndarray] = {}
         self.combinations_: list[list[str]] = []
+        self.missing_groups_: list[dict[str, Any]] = []
         self._spec: DataSpec | None = None
 
     # --- fitting --------------------------------------------------------------------------
@@ -93,6 +107,7 @@ class TabularCodec(Codec):
                 self.transforms_.append({"transform": "gmm", "loc": loc, "scale": scale})
                 gmm_samples.append((i, z))
         self._fit_gmm_columns(gmm_samples)
+        self.missing_groups_ = self._fit_missing_groups(raw)
         self._check_constraints()
         self.combinations_ = []
         for c in self.options.constraints:
@@ -106,6 +121,22 @@ class TabularCodec(Codec):
             )
         return self
 
+    def fit_private(self, raw: pd.DataFrame, privacy: Any) -> "TabularCodec":
+        """``fit`` under ``train.privacy``: every column from the recipe's public facts,
+        nothing learned from ``raw`` (privacy.py); ``privacy_spent`` says so for meta.json."""
+        from .privacy import privacy_report, public_fit
+
+        if not isinstance(raw, pd.DataFrame) or len(raw) == 0:
+            raise DataError("the tabular codec needs a non-empty table to fit")
+        self.columns_, self.transforms_ = public_fit(raw, self.options)
+        self.arrays_, self.missing_groups_, self.combinations_ = {}, [], []
+        self._check_constraints()
+        self._spec = self._build_spec()
+        if self._spec.width == 0:
+            raise DataError("nothing to learn: every column is an identifier; declare column types in data.options.columns")
+        self.privacy_spent, self.privacy_event = privacy_report(self.columns_), None
+        return self
+
     def _fit_sample(self, info: ColumnInfo, series: pd.Series, rng: np.random.Generator) -> tuple[float, float, np.ndarray]:
         """``loc``, ``scale`` and the standardised finite values (at most ``codec_fit_rows``) of a column."""
         values = self._to_float(info, series)
@@ -116,6 +147,34 @@ class TabularCodec(Codec):
         if len(z) > self.options.codec_fit_rows:
             z = rng.choice(z, self.options.codec_fit_rows, replace=False)
         return loc, scale, z
+
+    def _fit_missing_groups(self, raw: pd.DataFrame) -> list[dict[str, Any]]:
+        """Groups of columns whose missing values go together, each with its joint missing
+        patterns (0/1 per column, most frequent first) and whether an "other" slot is needed."""
+        flagged = [c.name for c in self.columns_ if c.has_nan and c.kind != "id" and not c.always_missing]
+        if self.options.missing_patterns == 0 or len(flagged) < 2:
+            return []
+        masks = raw[flagged].isna().to_numpy()
+        groups = _associated_groups(masks, self.options.missing_association, self.options.codec_fit_rows)
+        taken = set(self.column_names) | {f"{c}.{part}" for c in self.column_names for part in ("value", "mode", "missing")}
+        out = []
+        for members in groups:
+            patterns, counts = _patterns(masks[:, members])
+            keep = min(len(patterns), self.options.missing_patterns)
+            if counts[:keep].sum() < _MIN_PATTERN_COVERAGE * len(masks):
+                continue  # mostly "other": the per-column flags say more
+            name = f"{flagged[members[0]]}.missing_pattern"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            out.append({
+                "segment": name,
+                "columns": [flagged[j] for j in members],
+                "patterns": patterns[:keep].astype(int).tolist(),
+                "frequencies": (counts[:keep] / len(masks)).tolist(),
+                "other": bool(keep < len(patterns)),
+            })
+        return out
 
     def _fit_gmm_columns(self, samples: list[tuple[int, np.ndarray]]) -> None:
         """Fit the mode mixtures of all ``gmm`` columns in one batched call."""
@@ -159,12 +218,18 @@ class TabularCodec(Codec):
 
     def _build_spec(self) -> DataSpec:
         segments: list[Segment] = []
+        group_of = {col: g for g in self.missing_groups_ for col in g["columns"]}
         for i, info in enumerate(self.columns_):
-            if info.has_nan and info.kind != "id" and not info.always_missing:
+            group = group_of.get(info.name)
+            if group is not None and group["columns"][0] == info.name:
+                segments.append(Segment(group["segment"], "categorical", len(group["patterns"]) + int(group["other"])))
+            own_flag = group is None or group["other"]
+            if info.has_nan and info.kind != "id" and not info.always_missing and own_flag:
                 segments.append(Segment(f"{info.name}.missing", "binary", 1))
             if info.kind in ("numeric", "datetime"):
                 gmm = self.transforms_[i]["transform"] == "gmm"  # (x - mode mean) / (4 mode std): within [-1, 1]
-                segments.append(Segment(f"{info.name}.value", "continuous", 1, bounded=gmm))
+                bounded = gmm or self.transforms_[i]["transform"] == "minmax"  # public bounds onto [-1, 1]
+                segments.append(Segment(f"{info.name}.value", "continuous", 1, bounded=bounded))
                 if gmm:
                     k = len(self.arrays_[f"means_{i}"])
                     if k > 1:
@@ -185,6 +250,13 @@ class TabularCodec(Codec):
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns_]
+
+    def missing_group(self, name: str) -> dict[str, Any] | None:
+        """The missing-pattern group (see the module docstring) of column ``name``, if any."""
+        for group in self.missing_groups_:
+            if name in group["columns"]:
+                return group
+        return None
 
     def column(self, name: str) -> ColumnInfo:
         for c in self.columns_:
@@ -228,6 +300,9 @@ class TabularCodec(Codec):
             elif info.kind == "boolean":
                 idx = self._category_index(info, series)
                 out[:, slices[info.name].start] = idx
+        for group in self.missing_groups_:
+            idx = _pattern_index(raw[group["columns"]].isna().to_numpy(), group)
+            out[np.arange(n), slices[group["segment"]].start + idx] = 1.0
         return out
 
     def _encode_continuous(self, i, info, series, out, slices) -> None:
@@ -235,6 +310,9 @@ class TabularCodec(Codec):
         z = (self._to_float(info, series) - t["loc"]) / t["scale"]
         finite = np.isfinite(z)
         value = out[:, slices[f"{info.name}.value"].start]
+        if t["transform"] == "minmax":  # public bounds (train.privacy): clipped onto [-1, 1], missing at 0
+            out[:, slices[f"{info.name}.value"].start] = np.where(finite, np.clip(z, -1.0, 1.0), 0.0)
+            return
         if t["transform"] == "quantile":
             q = self.arrays_[f"quantiles_{i}"]
             u = _interp_increasing(np.where(finite, z, 0.0), q, np.linspace(0.0, 1.0, _QUANTILES))
@@ -266,9 +344,13 @@ class TabularCodec(Codec):
         n = len(x)
         slices = self.spec.segment_slices()
 
+        grouped = self._decode_missing_groups(x, slices)
+
         def missing_of(info: ColumnInfo) -> np.ndarray | None:
             if info.always_missing:
                 return np.ones(n, dtype=bool)
+            if info.name in grouped:
+                return grouped[info.name]
             if f"{info.name}.missing" in slices and info.kind != "id":
                 return x[:, slices[f"{info.name}.missing"].start] > 0.5
             return None
@@ -293,10 +375,29 @@ class TabularCodec(Codec):
                 data[info.name] = self._decode_id(info, n, rng)
         return pd.DataFrame(data, columns=self.column_names)
 
+    def _decode_missing_groups(self, x: np.ndarray, slices: dict[str, slice]) -> dict[str, np.ndarray]:
+        """Column -> missing mask from each group's pattern segment; rows in the "other"
+        slot take the columns' own flags."""
+        out: dict[str, np.ndarray] = {}
+        for group in self.missing_groups_:
+            idx = _argmax_columns(x[:, slices[group["segment"]]]).astype(np.int64)
+            patterns = np.asarray(group["patterns"], dtype=bool)
+            kept = idx < len(patterns)
+            flags = patterns[np.minimum(idx, len(patterns) - 1)]
+            for j, col in enumerate(group["columns"]):
+                mask = flags[:, j] & kept
+                if group["other"]:
+                    own = x[:, slices[f"{col}.missing"].start] > 0.5
+                    mask = np.where(kept, mask, own)
+                out[col] = mask
+        return out
+
     def _decode_continuous(self, i, info, x, slices, missing) -> pd.Series:
         t = self.transforms_[i]
         v = x[:, slices[f"{info.name}.value"].start].astype(np.float64)
-        if t["transform"] == "quantile":
+        if t["transform"] == "minmax":
+            values = np.clip(v, -1.0, 1.0) * t["scale"] + t["loc"]
+        elif t["transform"] == "quantile":
             edge = 0.5 / _QUANTILES
             u = np.clip((ndtr(v) - edge) / (1.0 - 2.0 * edge), 0.0, 1.0)
             values = np.interp(u, np.linspace(0.0, 1.0, _QUANTILES), self.arrays_[f"quantiles_{i}"]) * t["scale"] + t["loc"]
@@ -363,6 +464,7 @@ class TabularCodec(Codec):
             "columns": [c.to_json() for c in self.columns_],
             "transforms": self.transforms_,
             "combinations": self.combinations_,
+            "missing_groups": self.missing_groups_,
             "spec": self.spec.to_json(),
         }
 
@@ -380,12 +482,30 @@ class TabularCodec(Codec):
         codec.columns_ = [ColumnInfo.from_json(c) for c in config["columns"]]
         codec.transforms_ = list(config["transforms"])
         codec.combinations_ = [list(c) for c in config.get("combinations", [])]
+        codec.missing_groups_ = [dict(g) for g in config.get("missing_groups", [])]
         codec.arrays_ = {k: np.asarray(v) for k, v in arrays.items()}
+        _check_arrays(codec.transforms_, codec.arrays_)
         codec._spec = DataSpec.from_json(config["spec"])
         return codec
 
 
 # --- helpers ------------------------------------------------------------------------------------
+_TRANSFORM_ARRAYS = {"quantile": ("quantiles",), "gmm": ("means", "stds")}
+
+
+def _check_arrays(transforms: list[dict[str, Any]], arrays: dict[str, np.ndarray]) -> None:
+    """Refuse saved state whose fitted arrays are missing or not finite numbers, so that a
+    damaged codec.npz fails when the bundle is opened, not later inside decoding."""
+    for i, t in enumerate(transforms):
+        for stem in _TRANSFORM_ARRAYS.get(t.get("transform"), ()):
+            name = f"{stem}_{i}"
+            value = arrays.get(name)
+            if value is None:
+                raise DataError(f"codec.npz has no array {name!r} for column {i}'s {t['transform']} transform")
+            if value.dtype.kind not in "fiu" or value.ndim != 1 or value.size == 0 or not np.all(np.isfinite(value)):
+                raise DataError(f"codec.npz array {name!r} is not a non-empty list of finite numbers")
+
+
 def _key(v: Any) -> Any:
     """Hashable, type-tolerant key so that 3, 3.0 and np.int64(3) match one category."""
     if v is None or (isinstance(v, float) and np.isnan(v)):
@@ -395,6 +515,51 @@ def _key(v: Any) -> Any:
     if isinstance(v, (int, float, np.integer, np.floating)):
         return ("n", float(v))
     return ("s", str(v))
+
+
+def _associated_groups(masks: np.ndarray, threshold: float, max_rows: int) -> list[list[int]]:
+    """Groups (of at least two) of the columns of a boolean ``(n, m)`` matrix linked,
+    transitively, by ``|phi| >= threshold`` of their flags (phi on at most ``max_rows``
+    rows, a fixed subsample), each in column order."""
+    if len(masks) > max_rows:
+        masks = masks[np.sort(np.random.default_rng(1).choice(len(masks), max_rows, replace=False))]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        phi = np.nan_to_num(np.corrcoef(masks.astype(np.float64), rowvar=False), nan=0.0)
+    parent = list(range(masks.shape[1]))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(np.abs(np.atleast_2d(phi)) >= threshold, k=1))):
+        parent[root(int(j))] = root(int(i))
+    groups: dict[int, list[int]] = {}
+    for i in range(masks.shape[1]):
+        groups.setdefault(root(i), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _patterns(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a boolean matrix (most frequent first, ties in a fixed order)
+    and their counts."""
+    patterns, counts = np.unique(masks, axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return patterns[order], counts[order]
+
+
+def _pattern_index(masks: np.ndarray, group: dict[str, Any]) -> np.ndarray:
+    """Each row's slot in a missing-pattern segment: its kept pattern, else the "other" slot,
+    else (every training pattern kept, a new one in these rows) the nearest kept pattern
+    in Hamming distance (the more frequent on ties)."""
+    patterns = np.asarray(group["patterns"], dtype=bool)
+    unique, inverse = np.unique(masks, axis=0, return_inverse=True)
+    distance = (unique[:, None, :] != patterns[None, :, :]).sum(axis=2)  # (distinct rows, kept patterns)
+    slot = np.argmin(distance, axis=1)  # first minimum: the more frequent pattern
+    if group["other"]:
+        slot = np.where(distance[np.arange(len(unique)), slot] == 0, slot, len(patterns))
+    return slot[np.asarray(inverse).reshape(-1)]
 
 
 def _log_densities(z: np.ndarray, means: np.ndarray, stds: np.ndarray) -> np.ndarray:

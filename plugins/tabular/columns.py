@@ -5,6 +5,15 @@ Kinds: ``numeric`` (int or float, with bounds and decimal precision), ``categori
 ``id`` (identifiers: generated unique, never learned) and ``constant``. A column without
 a single value (all missing) is an always-missing ``constant`` whatever type a recipe
 forces: there is nothing to learn, and it is generated all missing.
+
+Coded columns: clinical tables code categories as numbers (0/1 flags, 1/2 arms, 1-4
+stages, 0/0.5/1 grades), often with NaN, so pandas reads them as floats. A numeric column
+is ``categorical`` with ``coded`` and ``ordinal`` set (categories sorted ascending, decoded
+to exactly the original numbers in the original dtype) when it has at most
+``integer_categorical_max`` distinct values and either has an integer dtype, or has at
+least ``CODED_ROWS_PER_LEVEL`` values per level and its values are whole numbers or lie
+on a regular grid (every value ``min + j * step``, at least half the grid points between
+min and max used). A recipe's ``columns: {x: {type: numeric}}`` still wins.
 """
 
 from __future__ import annotations
@@ -20,10 +29,14 @@ from domaingen.errors import DataError
 
 from .options import ColumnOptions, DataOptions
 
-__all__ = ["ColumnInfo", "detect_columns", "to_json_value", "datetime_to_int", "int_to_datetime", "parse_bound"]
+__all__ = ["ColumnInfo", "detect_columns", "to_json_value", "datetime_to_int", "int_to_datetime", "parse_bound",
+           "is_coded", "CODED_ROWS_PER_LEVEL"]
 
 _ID_NAME = re.compile(r"(^|[_\-\s.])(id|uuid|guid|key|mrn|ssn)$|^id[_\-\s.]|^(id|uuid|guid)$", re.IGNORECASE)
 _SECONDS_PER_DAY = 86_400
+#: a float column is read as codes only with at least this many values per distinct value
+CODED_ROWS_PER_LEVEL = 3
+_GRID_FILL = 0.5  # share of the grid points between min and max a coded column must use
 
 
 @dataclass
@@ -42,7 +55,9 @@ class ColumnInfo:
     unit: str | None = None  # datetime: "D" (days) or "s" (seconds) since the epoch
     tz: str | None = None  # datetime: time zone of a tz-aware column
     # categorical / boolean
-    categories: list[Any] = field(default_factory=list)  # kept categories, most frequent first
+    categories: list[Any] = field(default_factory=list)  # kept categories, most frequent first (coded: ascending)
+    coded: bool = False  # a categorical column of numbers (0/1 flags, 1..4 stages): decoded to those numbers
+    ordinal: bool = False  # its categories are ordered (coded columns: ascending numbers)
     rare_values: list[Any] = field(default_factory=list)  # values folded into the rare bucket
     rare_weights: list[float] = field(default_factory=list)
     # constant
@@ -159,9 +174,7 @@ def _kind(series: pd.Series, opts: ColumnOptions | None, options: DataOptions) -
     if _looks_like_id(series, non_null):
         return "id"
     if pd.api.types.is_numeric_dtype(series.dtype):
-        if pd.api.types.is_integer_dtype(series.dtype) and non_null.nunique() <= options.integer_categorical_max:
-            return "categorical"
-        return "numeric"
+        return "categorical" if is_coded(non_null, options.integer_categorical_max) else "numeric"
     # text / category dtype
     values = set(non_null.unique().tolist()) if non_null.nunique() <= 3 else None
     if values is not None and values <= {True, False} and all(isinstance(v, (bool, np.bool_)) for v in values):
@@ -170,6 +183,39 @@ def _kind(series: pd.Series, opts: ColumnOptions | None, options: DataOptions) -
     if non_null.nunique() == n and n > options.max_categories:
         return "id"  # every value distinct: nothing to learn, generate fresh identifiers
     return "categorical"
+
+
+def is_coded(non_null: pd.Series, max_levels: int) -> bool:
+    """Whether the (non-missing) numbers of a column are category codes: at most
+    ``max_levels`` distinct values, and an integer dtype, or (floats: NaN turns an integer
+    column into floats) enough rows per level and whole numbers or a regular grid."""
+    values = non_null.to_numpy(dtype=np.float64)
+    if len(np.unique(values[:10_000])) > max_levels:  # most numeric columns stop here, at a small cost
+        return False
+    levels = np.unique(values)
+    if len(levels) > max_levels or len(levels) < 2:
+        return False
+    if pd.api.types.is_integer_dtype(non_null.dtype):
+        return True
+    if len(non_null) < CODED_ROWS_PER_LEVEL * len(levels) or not np.isfinite(levels).all():
+        return False
+    if np.all(levels == np.round(levels)):
+        return True
+    return _grid_points(levels) <= len(levels) / _GRID_FILL
+
+
+def _grid_points(levels: np.ndarray) -> float:
+    """Points of the coarsest regular grid through all ``levels`` (sorted, distinct) between
+    their min and max: ``(max - min) / step + 1`` with ``step`` the greatest common divisor
+    of the differences at the values' decimal precision; ``inf`` without a finite one."""
+    decimals = _decimals(levels)
+    if decimals is None:
+        return float("inf")
+    scaled = np.round((levels - levels[0]) * 10.0 ** decimals)
+    if scaled[-1] > 2.0 ** 53:  # beyond exact float integers: no grid worth the name
+        return float("inf")
+    step = np.gcd.reduce(np.diff(scaled).astype(np.int64))
+    return float(scaled[-1] / step + 1) if step > 0 else float("inf")
 
 
 def detect_columns(frame: pd.DataFrame, options: DataOptions) -> list[ColumnInfo]:
@@ -192,6 +238,8 @@ def detect_columns(frame: pd.DataFrame, options: DataOptions) -> list[ColumnInfo
         elif kind == "datetime":
             _fill_datetime(info, series, opts)
         elif kind in ("categorical", "boolean"):
+            numbers = kind == "categorical" and _holds_numbers(series)
+            info.coded = info.ordinal = numbers
             _fill_categories(info, non_null, options.max_categories, kind)
         elif kind == "constant":
             info.value = to_json_value(non_null.iloc[0]) if len(non_null) else None
@@ -199,6 +247,11 @@ def detect_columns(frame: pd.DataFrame, options: DataOptions) -> list[ColumnInfo
             _fill_id(info, non_null)
         out.append(info)
     return out
+
+
+def _holds_numbers(series: pd.Series) -> bool:
+    """A numeric (not boolean) dtype: its categories are numeric codes."""
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
 
 
 def _fill_numeric(info: ColumnInfo, series: pd.Series, opts: ColumnOptions | None) -> None:
@@ -258,6 +311,8 @@ def _fill_categories(info: ColumnInfo, non_null: pd.Series, max_categories: int,
         info.rare_weights = (rare_counts / rare_counts.sum()).tolist()
     else:
         info.categories = values
+    if info.ordinal:  # codes keep their order (the copula's thresholds follow it)
+        info.categories = sorted(info.categories)
 
 
 def _fill_id(info: ColumnInfo, non_null: pd.Series) -> None:

@@ -9,12 +9,21 @@ one: a missing real column is refused (``DataError``); extra columns, values tha
 numbers (or dates) in a numeric (datetime) column and categories the real column never
 holds are counted in the report's ``schema`` section with a warning each; always-missing
 real columns are listed there and not scored.
+
+The report states the column types it scored with (``types``: per column numerical /
+categorical / boolean / datetime / id / always-missing, with numeric codes read as
+categories marked ``coded``) beside the types SDV's ``Metadata.detect_from_dataframe``
+gives the same table (``sdv_sdtypes``, its rules reproduced without installing SDV), and
+scores the quality a second time with SDV's types where they differ
+(``quality_score_sdv_types``: what SDMetrics' QualityReport sees with SDV's metadata).
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -28,6 +37,10 @@ from .options import DataOptions, EvaluateOptions
 __all__ = [
     "METRICS",
     "sdtypes",
+    "quality_score",
+    "sdv_sdtypes",
+    "sdv_metadata",
+    "column_type_table",
     "ks_complement",
     "tv_complement",
     "correlation_similarity",
@@ -110,12 +123,17 @@ def _mean(values) -> float:
 
 
 # --- column types ---------------------------------------------------------------------------------
-def sdtypes(real: pd.DataFrame, column_types: dict[str, str] | None = None) -> dict[str, str]:
-    """SDMetrics sdtype of each real column (``id`` columns are left out of every metric)."""
+def _column_infos(real: pd.DataFrame, column_types: dict[str, str] | None = None):
+    """The codec's column detection on the real table, with ``evaluate.options.column_types``."""
     overrides = {k: {"type": v} for k, v in (column_types or {}).items()}
-    infos = detect_columns(real, DataOptions(columns=overrides))
+    return detect_columns(real, DataOptions(columns=overrides))
+
+
+def sdtypes(real: pd.DataFrame, column_types: dict[str, str] | None = None, infos=None) -> dict[str, str]:
+    """SDMetrics sdtype of each real column (``id`` columns are left out of every metric);
+    ``infos``: ``_column_infos``' result when the caller has it."""
     out = {}
-    for info in infos:
+    for info in infos if infos is not None else _column_infos(real, column_types):
         if info.kind == "id":
             continue
         if info.kind == "constant":
@@ -126,6 +144,154 @@ def sdtypes(real: pd.DataFrame, column_types: dict[str, str] | None = None) -> d
             kind = {"numeric": "numerical"}.get(info.kind, info.kind)
         out[info.name] = kind
     return out
+
+
+# SDV's own detection, as ``sdv.metadata.Metadata.detect_from_dataframe`` runs it (SDV 1.x,
+# sdv/metadata/single_table.py: ``_detect_columns``, ``_detect_sdtype_and_primary_key``,
+# ``_detect_pii_column``, ``_detect_id_column``, ``_determine_sdtype_for_numbers`` /
+# ``_for_objects``, ``_select_primary_key``). SDV is not a dependency (it pulls in torch).
+_SDV_PII = {
+    "phonenumber": "phone_number", "email": "email", "ssn": "ssn", "firstname": "first_name",
+    "lastname": "last_name", "countrycode": "country_code", "administativeunit": "administrative_unit",
+    "state": "administrative_unit", "province": "administrative_unit", "stateabbr": "state_abbr",
+    "city": "city", "postalcode": "postcode", "zipcode": "postcode", "postcode": "postcode",
+    "streetaddress": "street_address", "line1": "street_address", "secondaryaddress": "secondary_address",
+    "line2": "secondary_address", "latitude": "latitude", "longitude": "longitude", "ipv4": "ipv4_address",
+    "ipv4address": "ipv4_address", "ipv6": "ipv6_address", "ipv6address": "ipv6_address",
+    "ipaddress": "ipv6_address", "macaddress": "mac_address", "useragent": "user_agent_string",
+    "useragentstring": "user_agent_string", "iban": "iban", "swift": "swift11", "swift11": "swift11",
+    "swift8": "swift8", "creditcardnumber": "credit_card_number", "vin": "vin",
+    "licenseplate": "license_plate", "license": "license_plate",
+}
+_SDV_TOKEN_ONLY = {"ssn", "administrative_unit", "city", "vin"}  # matched as whole name tokens only
+_SDV_MIN_ROWS = 5  # SDV's _MIN_ROWS_FOR_PREDICTION
+_SDV_SCORED = ("numerical", "categorical", "boolean", "datetime")  # what SDMetrics' QualityReport scores
+
+
+def _sdv_tokens(name: str) -> list[str]:
+    """SDV's ``_tokenize_column_name``: split on space, '-' and '_', else on camelCase."""
+    tokens = name.replace(" ", "_").replace("-", "_").split("_")
+    if len(tokens) == 1:
+        tokens = []
+        if name.upper() != name and name[1:].lower() != name[1:]:
+            tokens = re.findall("[A-Z][^A-Z]*", name)
+    return [t.lower() for t in (tokens or [name])]
+
+
+def _sdv_name_sdtype(name: str) -> str | None:
+    """SDV's PII sdtype from a column name (substring, or whole token for ambiguous ones), or
+    ``id`` when a name token is ``id``."""
+    cleaned = re.sub(r"[^a-zA-Z0-9]", "", name.lower())
+    for reference, sdtype in _SDV_PII.items():
+        if sdtype not in _SDV_TOKEN_ONLY and reference in cleaned:
+            return sdtype
+    tokens = _sdv_tokens(name)
+    for reference, sdtype in _SDV_PII.items():
+        if sdtype in _SDV_TOKEN_ONLY and reference in tokens:
+            return sdtype
+    return "id" if "id" in tokens else None
+
+
+def _sdv_number_sdtype(data: pd.Series, unique_complete: bool) -> tuple[str, bool]:
+    """SDV's ``_determine_sdtype_for_numbers``: categorical when (more than 5 rows) every
+    value is a whole, non-negative number and there are at most ``min(round(n / 10), 10)``
+    distinct values; a primary-key candidate when also unique and complete."""
+    if len(data) <= _SDV_MIN_ROWS:
+        return "numerical", False
+    present = data.dropna()
+    if present.empty:
+        return "numerical", False
+    values = present.to_numpy(dtype=np.float64)
+    whole = bool(np.all(values == np.round(values)))
+    positive = bool(np.all(values >= 0))
+    few = data.nunique() <= min(round(len(data) / 10), 10)
+    return ("categorical" if whole and positive and few else "numerical"), unique_complete and whole and positive
+
+
+def _sdv_object_sdtype(data: pd.Series, unique_complete: bool) -> tuple[str, bool]:
+    """SDV's ``_determine_sdtype_for_objects``: categorical, or datetime when every value
+    parses as a date (SDV guesses a strftime format; ISO 8601 parsing stands in for it);
+    a primary-key candidate when categorical, unique and complete (more than 5 rows)."""
+    present = data.dropna()
+    sdtype = "categorical"
+    if len(present) and all(isinstance(v, str) for v in present.iloc[:100]):
+        parsed = pd.to_datetime(present, format="ISO8601", errors="coerce")
+        if parsed.notna().all():
+            sdtype = "datetime"
+    return sdtype, len(data) > _SDV_MIN_ROWS and sdtype == "categorical" and unique_complete
+
+
+def sdv_sdtypes(frame: pd.DataFrame) -> dict[str, str]:
+    """The sdtype SDV's ``Metadata.detect_from_dataframe`` gives each column (rules above):
+    a PII or ``id`` name first; else booleans are categorical, datetimes datetime, numbers
+    by ``_sdv_number_sdtype``, objects by ``_sdv_object_sdtype``; the first primary-key
+    candidate becomes ``id`` (else the first unique, complete PII-named column is the key)."""
+    out: dict[str, str] = {}
+    candidates: list[str] = []
+    for col in frame.columns:
+        data = frame[col]
+        unique_complete = bool(data.is_unique and not data.isna().any())
+        sdtype = _sdv_name_sdtype(str(col))
+        candidate = False
+        if sdtype is None:
+            kind = data.dropna().infer_objects().dtype.kind
+            if kind == "b":
+                sdtype = "categorical"
+            elif kind == "M":
+                sdtype = "datetime"
+            elif kind in "iuf":
+                sdtype, candidate = _sdv_number_sdtype(data, unique_complete)
+            else:
+                sdtype, candidate = _sdv_object_sdtype(data, unique_complete)
+        elif sdtype == "id" and unique_complete:
+            candidate = True
+        if candidate:
+            candidates.append(col)
+        out[col] = sdtype
+    if candidates:
+        out[candidates[0]] = "id"
+    return out
+
+
+def sdv_metadata(frame: pd.DataFrame) -> dict[str, Any]:
+    """The SDMetrics metadata dict SDV would detect for ``frame`` (``sdv_sdtypes``)."""
+    return {"columns": {col: {"sdtype": t} for col, t in sdv_sdtypes(frame).items()}}
+
+
+def _scoring(sdtype: str) -> str:
+    """How a type is scored: ``continuous`` (KSComplement), ``discrete`` (TVComplement) or ``none``."""
+    if sdtype in _CONTINUOUS:
+        return "continuous"
+    return "discrete" if sdtype in _DISCRETE else "none"
+
+
+def column_type_table(real: pd.DataFrame, column_types: dict[str, str] | None,
+                      always_missing: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The report's ``types`` section: per real column the type it is scored with
+    (numerical, categorical, boolean, datetime, id or always-missing), whether it is
+    numeric codes read as categories (``coded``, with ``ordinal``), whether
+    ``evaluate.options.column_types`` forced it, and SDV's detected sdtype; ``differ_from_sdv``
+    lists the columns SDMetrics would score another way with SDV's metadata."""
+    detected = _column_infos(real, column_types)
+    ours = sdtypes(real, column_types, detected)
+    infos = {info.name: info for info in detected}
+    sdv = sdv_sdtypes(real)
+    columns, differ = {}, {}
+    for col in real.columns:
+        info = infos[col]
+        scored = "always-missing" if col in always_missing or info.always_missing else ours.get(col, "id")
+        columns[col] = {"type": scored, "coded": bool(info.coded), "ordinal": bool(info.ordinal),
+                        "forced": col in (column_types or {}), "sdv": sdv[col]}
+        if _scoring(scored) != _scoring(sdv[col]):
+            differ[col] = {"domaingen": scored, "sdv": sdv[col]}
+    return {"scored_with": "domaingen", "columns": columns, "differ_from_sdv": differ,
+            "coded_columns": [c for c, d in columns.items() if d["coded"]]}
+
+
+def _sdv_scored_types(real: pd.DataFrame, table: dict[str, Any]) -> dict[str, str]:
+    """The columns SDMetrics scores with SDV's metadata and their types (always-missing ones left out)."""
+    return {col: d["sdv"] for col, d in table["columns"].items()
+            if d["sdv"] in _SDV_SCORED and d["type"] != "always-missing"}
 
 
 def _numbers(series: pd.Series) -> np.ndarray:
@@ -653,14 +819,29 @@ def conform_synthetic(real: pd.DataFrame, synthetic: pd.DataFrame,
     return out, schema
 
 
-# --- everything -------------------------------------------------------------------------------------
-def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
-                    options: EvaluateOptions, rng: np.random.Generator,
-                    column_types: dict[str, str] | None = None,
-                    conformed: tuple[pd.DataFrame, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The whole tabular report (JSON-serialisable; NaN becomes null).
+def _quality_with_sdv_types(real: pd.DataFrame, synthetic: pd.DataFrame, table: dict[str, Any],
+                            quality: dict[str, Any], rng: np.random.Generator, options: EvaluateOptions) -> dict[str, Any]:
+    """Quality score, Column Shapes and Column Pair Trends with SDV's detected types (scored
+    again only when a column would be scored another way; else the same figures)."""
+    if not table["differ_from_sdv"]:
+        q = quality
+    else:
+        types = _sdv_scored_types(real, table)
+        if not types:
+            return {"score": float("nan"), "column_shapes": float("nan"), "column_pair_trends": float("nan"),
+                    "columns_differing": sorted(table["differ_from_sdv"])}
+        q = quality_report(real, synthetic, types, rng, options.quality_rows,
+                           options.real_correlation_threshold, options.real_association_threshold)
+    return {"score": q["score"], "column_shapes": q["properties"]["Column Shapes"]["score"],
+            "column_pair_trends": q["properties"]["Column Pair Trends"]["score"],
+            "columns_differing": sorted(table["differ_from_sdv"])}
 
-    ``conformed``: ``conform_synthetic``'s result when the caller already has it."""
+
+# --- everything -------------------------------------------------------------------------------------
+def _scored(real: pd.DataFrame, synthetic: pd.DataFrame, column_types: dict[str, str] | None,
+            conformed: tuple[pd.DataFrame, dict[str, Any]] | None = None) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]:
+    """The synthetic table in the real one's schema, the schema check, and the type each
+    scored column is scored as (identifiers and always-missing columns left out)."""
     all_types = sdtypes(real, column_types)
     synthetic, schema = conformed if conformed is not None else conform_synthetic(real, synthetic, all_types)
     types = {c: k for c, k in all_types.items() if c not in schema["always_missing"]}
@@ -671,13 +852,36 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
             f"no column of the real table can be scored: {list(all_types) or list(real.columns)} are all "
             "identifiers or always missing; evaluate a table with modelled columns"
         )
+    return synthetic, schema, types
+
+
+def quality_score(real: pd.DataFrame, synthetic: pd.DataFrame, options: EvaluateOptions, rng: np.random.Generator) -> float:
+    """The report's ``quality_score`` alone (mean of Column Shapes and Column Pair Trends),
+    without the rest of the report: what ``model.family: auto`` ranks families by."""
+    synthetic, _, types = _scored(real, synthetic, options.column_types)
+    return quality_report(real, synthetic, types, rng, options.quality_rows,
+                          options.real_correlation_threshold, options.real_association_threshold)["score"]
+
+
+def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
+                    options: EvaluateOptions, rng: np.random.Generator,
+                    column_types: dict[str, str] | None = None,
+                    conformed: tuple[pd.DataFrame, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The whole tabular report (JSON-serialisable; NaN becomes null).
+
+    ``conformed``: ``conform_synthetic``'s result when the caller already has it."""
+    synthetic, schema, types = _scored(real, synthetic, column_types, conformed)
+    table = column_type_table(real, column_types, list(schema["always_missing"]))
     report: dict[str, Any] = {
         "rows": {"real": len(real), "synthetic": len(synthetic), "holdout": 0 if holdout is None else len(holdout)},
         "column_types": types,
+        "types": table,
         "schema": schema,
     }
+    same_rows = copy.deepcopy(rng)  # the second figure subsamples the same rows, the stream below is unchanged
     report["quality"] = quality_report(real, synthetic, types, rng, options.quality_rows,
                                        options.real_correlation_threshold, options.real_association_threshold)
+    report["quality_sdv_types"] = _quality_with_sdv_types(real, synthetic, table, report["quality"], same_rows, options)
     report["diagnostics"] = diagnostics(real, synthetic, types)
 
     syn_q = _subsample(synthetic, options.privacy_rows, rng)
@@ -722,6 +926,7 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
     ml = report["ml_efficacy"] or {}
     report["summary"] = {
         "quality_score": report["quality"]["score"],
+        "quality_score_sdv_types": report["quality_sdv_types"]["score"],
         "column_shapes": report["quality"]["properties"]["Column Shapes"]["score"],
         "column_pair_trends": report["quality"]["properties"]["Column Pair Trends"]["score"],
         "boundary_adherence": report["diagnostics"]["BoundaryAdherence"]["score"],

@@ -34,6 +34,14 @@ class ColumnOptions(StrictModel):
     max: Bound = Field(default=None, description="upper bound (numbers, or an ISO date)")
     decimals: int | None = Field(default=None, ge=0, le=12, description="round generated values")
     format: str | None = Field(default=None, description="strftime format of a date column in text files")
+    categories: list[Union[bool, int, float, str]] | None = Field(
+        default=None, min_length=1, max_length=10_000,
+        description="train.privacy: the public list of a categorical column's values (in their order)",
+    )
+    missing: bool | None = Field(
+        default=None,
+        description="train.privacy: whether the column may have missing values (public; default true: a flag is learned)",
+    )
 
 
 class RangeConstraint(StrictModel):
@@ -84,7 +92,18 @@ class DataOptions(StrictModel):
     codec_fit_rows: int = Field(default=10_000, ge=100)
     max_categories: int = Field(default=50, ge=2)
     integer_categorical_max: int = Field(
-        default=10, ge=0, description="integer columns with at most this many values are categorical"
+        default=10, ge=0,
+        description="numeric columns of codes (integers, or floats that are whole numbers or on a regular grid, "
+        "e.g. 0/0.5/1) with at most this many values are categorical; 0: never",
+    )
+    missing_patterns: int = Field(
+        default=32, ge=0, le=1000,
+        description="columns whose missing values go together share one categorical segment of their joint "
+        "missing pattern (at most this many patterns, the rest in an 'other' slot); 0: one flag per column",
+    )
+    missing_association: float = Field(
+        default=0.3, gt=0.0, le=1.0,
+        description="columns are grouped for missing_patterns when their missing flags' |phi| reaches this",
     )
 
 

@@ -16,7 +16,7 @@ from .codec import TabularCodec
 from .conditions import build_request
 from .io import FORMATS, read_tables, write_table
 from .loading import load_table
-from .metrics import METRICS, conform_synthetic, evaluate_tables, sdtypes
+from .metrics import METRICS, conform_synthetic, evaluate_tables, quality_score, sdtypes
 from .options import DataOptions, EvaluateOptions, GenerateOptions
 
 __all__ = ["TabularPlugin"]
@@ -34,6 +34,8 @@ class TabularPlugin(DomainPlugin):
     layouts: ClassVar[tuple[str, ...]] = ("table",)
     default_family: ClassVar[str] = "vae"
     formats: ClassVar[tuple[str, ...]] = FORMATS
+    auto_families: ClassVar[tuple[str, ...]] = ("copula", "vae", "gan")  # the fast ones; diffusion on request
+    selection_metric: ClassVar[str] = "quality_score"
 
     # --- data -----------------------------------------------------------------------------
     def load(self, source: str, options: BaseModel, base_dir: Path) -> pd.DataFrame:
@@ -74,6 +76,9 @@ class TabularPlugin(DomainPlugin):
     # --- evaluation -----------------------------------------------------------------------
     def metrics(self) -> list[Metric]:
         return list(METRICS)
+
+    def selection_score(self, real, synthetic, options, rng) -> float:
+        return quality_score(real, synthetic, as_options(options, EvaluateOptions), rng)
 
     def evaluate(self, real, synthetic, holdout, options, out_dir, rng) -> dict[str, Any]:
         options = as_options(options, EvaluateOptions)

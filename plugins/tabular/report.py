@@ -2,7 +2,8 @@
 
 Plots: real vs synthetic histogram (numeric, datetime) or bar chart (categorical, boolean)
 per column, and the real and synthetic Pearson correlation matrices side by side; the
-schema warnings (extra columns, invalid values, unseen categories) are listed first.
+schema warnings (extra columns, invalid values, unseen categories) are listed first, then
+the column types the scores used beside SDV's detected ones.
 """
 
 from __future__ import annotations
@@ -91,6 +92,24 @@ def _fmt(v: Any) -> str:
     return html.escape("—" if v is None else str(v))
 
 
+def _types_table(types: dict[str, Any] | None) -> str:
+    """The column types the scores used, beside SDV's detection (rows where the scoring differs in bold)."""
+    if not types:
+        return ""
+    differ = types.get("differ_from_sdv", {})
+    rows = []
+    for col, d in types["columns"].items():
+        note = "numeric codes" + (", ordered" if d.get("ordinal") else "") if d.get("coded") else ""
+        if d.get("forced"):
+            note = (note + ", " if note else "") + "set by evaluate.options.column_types"
+        cells = f"<td>{html.escape(str(col))}</td><td>{html.escape(d['type'])}</td><td>{html.escape(note)}</td><td>{html.escape(d['sdv'])}</td>"
+        rows.append(f"<tr style='font-weight:bold'>{cells}</tr>" if col in differ else f"<tr>{cells}</tr>")
+    head = "<tr><td><b>column</b></td><td><b>scored as</b></td><td><b>detected</b></td><td><b>SDV detects</b></td></tr>"
+    note = (f"<p>{len(differ)} column(s) in bold would be scored another way with SDV's metadata "
+            "(see quality_score_sdv_types).</p>" if differ else "")
+    return f"<h2>Column types</h2>{note}<table>{head}{''.join(rows)}</table>"
+
+
 def write_report(report: dict[str, Any], real: pd.DataFrame, synthetic: pd.DataFrame, out_dir: Path,
                  plot_columns: int = 40) -> Path:
     """Write ``out_dir/report.html`` and return its path."""
@@ -117,6 +136,7 @@ def write_report(report: dict[str, Any], real: pd.DataFrame, synthetic: pd.DataF
     shape_rows = "".join(
         f"<tr><td>{html.escape(c)}</td><td>{d['metric']}</td><td>{_fmt(d['score'])}</td></tr>" for c, d in shapes.items()
     )
+    types_html = _types_table(report.get("types"))
     warnings = report.get("schema", {}).get("warnings", [])
     schema = (
         "<h2>Schema warnings</h2><ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>"
@@ -129,6 +149,7 @@ def write_report(report: dict[str, Any], real: pd.DataFrame, synthetic: pd.DataF
 <p>{report['rows']['real']} real training rows, {report['rows']['synthetic']} synthetic rows, {report['rows']['holdout']} holdout rows.</p>
 <h2>Summary</h2><table>{rows}</table>
 {schema}
+{types_html}
 <h2>Column Shapes</h2><table><tr><td><b>column</b></td><td><b>metric</b></td><td><b>score</b></td></tr>{shape_rows}</table>
 {figures}
 <h2>Full report</h2><pre>{html.escape(json.dumps(report, indent=1)[:200_000])}</pre>

@@ -183,13 +183,13 @@ def test_pair_metrics_match_sdmetrics(pair):
         assert ours == pytest.approx(theirs, abs=1e-9)
 
 
-def test_quality_score_close_to_sdmetrics_report(pair):
+def _assert_matches_sdmetrics_report(ours, real, syn, metadata):
+    """Our quality report against SDMetrics' QualityReport on the same tables and metadata:
+    Column Shapes exactly, Column Pair Trends and the overall score within 0.02."""
     with warnings.catch_warnings():  # the single-table report is the one that takes this metadata
         warnings.simplefilter("ignore", FutureWarning)
         from sdmetrics.reports.single_table import QualityReport
 
-    real, syn, _, metadata, types = pair
-    ours = M.quality_report(real, syn, types, np.random.default_rng(0))
     report = QualityReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -198,6 +198,12 @@ def test_quality_score_close_to_sdmetrics_report(pair):
     assert ours["properties"]["Column Shapes"]["score"] == pytest.approx(props["Column Shapes"], abs=1e-6)
     assert ours["properties"]["Column Pair Trends"]["score"] == pytest.approx(props["Column Pair Trends"], abs=0.02)
     assert ours["score"] == pytest.approx(report.get_score(), abs=0.02)
+
+
+def test_quality_score_close_to_sdmetrics_report(pair):
+    real, syn, _, metadata, types = pair
+    ours = M.quality_report(real, syn, types, np.random.default_rng(0))
+    _assert_matches_sdmetrics_report(ours, real, syn, metadata)
 
 
 def test_privacy_metrics_match_sdmetrics(pair, monkeypatch):
@@ -225,3 +231,16 @@ def test_privacy_metrics_match_sdmetrics(pair, monkeypatch):
     assert ours_base["median_DCR_synthetic"] == pytest.approx(medians["synthetic_data"], abs=1e-9)
     assert ours_base["median_DCR_random_baseline"] == pytest.approx(medians["random_data_baseline"], abs=1e-6)
     assert ours_base["score"] == pytest.approx(base["score"], abs=1e-6)
+
+
+def test_quality_score_close_to_sdmetrics_report_with_sdv_detected_metadata(pair):
+    """The same cross-check with the metadata SDV itself detects (``M.sdv_metadata``, SDV's
+    rules reproduced: see test_tabular_sdv_types.py); where SDV's types differ from ours
+    (here: the boolean ``b`` is categorical to SDV, scored the same way) both are named."""
+    real, syn, _, _, types = pair
+    metadata = M.sdv_metadata(real)
+    detected = {c: m["sdtype"] for c, m in metadata["columns"].items()}
+    assert detected == {**types, "b": "categorical"}
+    assert M.column_type_table(real, None)["differ_from_sdv"] == {}  # same metric for every column
+    ours = M.quality_report(real, syn, detected, np.random.default_rng(0))
+    _assert_matches_sdmetrics_report(ours, real, syn, metadata)

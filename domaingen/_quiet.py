@@ -11,6 +11,8 @@ import contextlib
 import os
 import sys
 
+from .cores import usable_cores
+
 __all__ = ["keras_module", "silenced_stderr"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -18,19 +20,12 @@ os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
 # On a machine with one or two cores TensorFlow's intra-op thread pool costs more than it
 # gives: training steps of small batches are dominated by per-op dispatch, and with one
 # intra-op thread (independent ops still run side by side on the inter-op threads) a VAE
 # step took 1.45 ms instead of 2.05 ms, a GAN step 11.9 instead of 14.8 ms, and sampling
 # was no slower (2 cores, breast cancer / diabetes). A value set by the user wins.
-if _usable_cores() <= 2:
+if usable_cores() <= 2:
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .cores import share_cores, worker_share
 from .errors import ConditionError, DataError, UsageError
 from .files import atomic_path, folder_lock, remove_temporaries, sha256_file
 from .models._labels import draw_labels
@@ -359,7 +360,8 @@ def _shard_entries(engine, bundle, opts, todo, sizes, seed, batch_size, fmt, out
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        share = worker_share(workers)  # each worker's thread pools sized to its share of the cores
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=share_cores, initargs=(share,)) as pool:
             futures = [
                 pool.submit(_run_shard_in_worker, str(bundle.path), opts, k, sizes[k], seed, batch_size, fmt, str(out_dir)) for k in todo
             ]

@@ -68,7 +68,11 @@ def run_shards(bundle_path: str, opts: dict[str, Any], todo: list[int], sizes: l
 
 
 def _shard_task(bundle_path: str, opts: dict[str, Any], k: int, count: int, seed: int, batch_size: int, fmt: str, out_dir: str) -> dict[str, Any]:
-    """The Ray task: shard ``k``, with the bundle loaded once per worker process."""
+    """The Ray task: shard ``k``, with the bundle loaded once per worker process, whose
+    thread pools are sized to the one CPU the task holds (set before Keras is imported)."""
+    from .cores import share_cores
+
+    share_cores(1)
     from .generation import _run_shard_in_worker
 
     return _run_shard_in_worker(bundle_path, opts, k, count, seed, batch_size, fmt, out_dir)

@@ -37,7 +37,6 @@ the rare bucket are resampled; identifiers are new. Everything else is exact.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from domaingen.cores import usable_cores
 from domaingen.errors import DataError
 from domaingen.plugin import Codec
 from domaingen.spec import DataSpec, Segment
@@ -604,7 +604,7 @@ PARALLEL_DECODE_ROWS = 20_000  # below this, a thread pool costs more than it sa
 def _column_workers(n_rows: int, n_columns: int):
     """A pool that decodes columns on every usable core for large tables, else a
     stand-in that maps in the calling thread."""
-    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, n_columns)
+    workers = min(usable_cores(), n_columns)
     if n_rows < PARALLEL_DECODE_ROWS or workers < 2:
         return _InThread()
     return ThreadPoolExecutor(max_workers=workers)

@@ -95,12 +95,16 @@ def _ray_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def cluster():
     temp_dir = tempfile.mkdtemp(prefix="dgray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 characters
-    # the cluster's token, made for it as `ray get-auth-token --generate` would (without
-    # touching ~/.ray): `ray start` and every driver of these tests read it from this file
-    token_path = Path(temp_dir) / "auth_token"
-    token_path.write_text(secrets.token_hex(32), encoding="utf-8")
-    token_path.chmod(0o600)
+    # the cluster's token: the one Ray in this process would present (a token file named
+    # by RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token, which an in-process Ray of an earlier
+    # test may have made and Ray keeps for the process), else one made for the cluster
+    # as `ray get-auth-token --generate` would, without touching ~/.ray
     previous_token_path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    token_path = Path(previous_token_path or Path.home() / ".ray" / "auth_token")
+    if not token_path.is_file():
+        token_path = Path(temp_dir) / "auth_token"
+        token_path.write_text(secrets.token_hex(32), encoding="utf-8")
+        token_path.chmod(0o600)
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
     port = _free_port()
     ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"

@@ -16,6 +16,7 @@ import json
 import math
 import re
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -43,6 +44,10 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "domaingen-manifest"
+# while shards complete the manifest is rewritten at most this often (it lists every file so far,
+# so rewriting it per shard grew quadratically: 100,000 images in 100 shards spent most of a
+# run serialising it); a run that ends or fails writes it at once
+MANIFEST_INTERVAL_S = 1.0
 MAX_MANIFEST_BYTES = 512 << 20  # about four million file entries (an image shard lists every PNG)
 _SHARD_NAME = re.compile(r"part-\d{5,}(\..*)?")  # what _run_shard names a shard: part-00000[.<ext>]
 ENGINES = ("local", "processes", "ray")
@@ -302,6 +307,8 @@ def write_shards(
     }
     hint = "wait for that run to finish or choose another --out folder"
     with folder_lock(out_dir, hint=hint):  # one writer per folder: its manifest describes exactly its files
+        done: dict[int, dict[str, Any]] = {}
+        todo: list[int] = []
         try:
             remove_temporaries(out_dir, descend=lambda name: _SHARD_NAME.fullmatch(name) is not None)
             done = _resume_state(out_dir, header, overwrite)
@@ -309,19 +316,27 @@ def write_shards(
             todo = [k for k in range(len(sizes)) if k not in done]
             manifest = {"format": MANIFEST_FORMAT, "version": 1, "plugin": plugin.name, **header, "complete": False, "shards": []}
 
-            def record(entry: dict[str, Any] | None = None) -> None:
+            written = [0.0]  # when the manifest was last written (time.monotonic)
+
+            def record(entry: dict[str, Any] | None = None, *, now: bool = True) -> None:
+                """Note a finished shard; write the manifest unless it was written less than
+                MANIFEST_INTERVAL_S ago (a rerun regenerates shards it does not list yet)."""
                 if entry is not None:
                     done[entry["index"]] = entry
                 manifest["shards"] = [done[k] for k in sorted(done)]
                 manifest["complete"] = len(done) == len(sizes)
-                _write_manifest(out_dir, manifest)
+                if now or manifest["complete"] or time.monotonic() - written[0] >= MANIFEST_INTERVAL_S:
+                    _write_manifest(out_dir, manifest)
+                    written[0] = time.monotonic()
 
             with progress.task("generating", n, unit="record") as bar:  # records/s and an ETA
                 bar.skip(n - sum(sizes[k] for k in todo))  # shards done before a resume: not in the rate
                 for entry in _shard_entries(engine, bundle, dict(header["options"]), todo, sizes, seed, batch_size, fmt, out_dir, workers):
-                    record(entry)
+                    record(entry, now=False)
                     bar.advance(entry["records"])
         except BaseException:
+            if todo and any(k in done for k in todo):  # shards of this run finished: a rerun resumes after them
+                record()
             if created and not (out_dir / MANIFEST_NAME).exists():  # a run that wrote nothing leaves no folder behind
                 _remove_created(out_dir, created)
             raise
@@ -458,5 +473,6 @@ def _remove_output(out_dir: Path, path: Path) -> None:
 
 
 def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    """Replace ``manifest.json`` atomically (it lists every file of the shards done so far)."""
     with atomic_path(out_dir / MANIFEST_NAME) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")

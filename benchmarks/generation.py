@@ -232,10 +232,10 @@ class local_cluster:
         token.write_text(secrets.token_hex(32), encoding="utf-8")
         token.chmod(0o600)
         os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
-        port = _free_port()
+        port, client_port, agent_port = _free_ports(3)
         command = [shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray", "start", "--head", "--num-cpus", str(self.cpus),
                    "--port", str(port), "--disable-usage-stats", "--temp-dir", self.temp, "--include-dashboard", "false",
-                   "--ray-client-server-port", str(_free_port()), "--dashboard-agent-listen-port", str(_free_port())]  # fmt: skip
+                   "--ray-client-server-port", str(client_port), "--dashboard-agent-listen-port", str(agent_port)]  # fmt: skip
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         self.proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         output, _ = self.proc.communicate(timeout=300)
@@ -270,10 +270,20 @@ def _session(session: int) -> list[int]:
     return pids
 
 
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (held open together while chosen, so none repeats)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _free_ports(1)[0]
 
 
 # ------------------------------------------------------------------------------------------

@@ -52,10 +52,20 @@ class Cluster:
     temp_dir: str
 
 
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (held open together while chosen, so none repeats)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _free_ports(1)[0]
 
 
 def _session_pids(session: int) -> list[int]:
@@ -106,12 +116,12 @@ def cluster():
         token_path.write_text(secrets.token_hex(32), encoding="utf-8")
         token_path.chmod(0o600)
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
-    port = _free_port()
+    port, client_port, agent_port = _free_ports(3)
     ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
     command = [
         ray_cli, "start", "--head", "--num-cpus", "2", "--port", str(port), "--disable-usage-stats", "--temp-dir", temp_dir,
-        "--include-dashboard", "false", "--ray-client-server-port", str(_free_port()),
-        "--dashboard-agent-listen-port", str(_free_port()),
+        "--include-dashboard", "false", "--ray-client-server-port", str(client_port),
+        "--dashboard-agent-listen-port", str(agent_port),
     ]  # fmt: skip
     started = subprocess.Popen(command, env=_ray_env(), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

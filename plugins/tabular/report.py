@@ -33,6 +33,23 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _bins(values: np.ndarray) -> np.ndarray:
+    """31 increasing edges over the middle 99 % of ``values`` (a constant or huge-valued
+    column still gets a range of non-zero width)."""
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    if not hi > lo:
+        hi = lo + max(1.0, abs(lo) * 1e-6)
+    bins = np.linspace(lo, hi, 31)
+    return bins if np.all(np.diff(bins) > 0) else np.linspace(lo, lo + max(1.0, abs(lo)), 31)
+
+
+def _density(values: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """``np.histogram(..., density=True)`` that is all zeros, not NaN, when nothing falls in ``bins``."""
+    counts, edges = np.histogram(values, bins=bins)
+    total = counts.sum()
+    return counts / (total * np.diff(edges)) if total else np.zeros(len(bins) - 1)
+
+
 def _column_figure(real, synthetic, types, columns):
     import matplotlib.pyplot as plt
 
@@ -44,12 +61,10 @@ def _column_figure(real, synthetic, types, columns):
             a, b = _numbers(real[col]), _numbers(synthetic[col])
             a, b = a[np.isfinite(a)], b[np.isfinite(b)]
             if len(a):
-                lo, hi = np.percentile(a, [0.5, 99.5])
-                bins = np.linspace(lo, hi if hi > lo else lo + 1, 31)
+                bins = _bins(a)
                 # one artist per histogram (``stairs``) keeps many small plots fast to draw
-                ax.stairs(np.histogram(a, bins=bins, density=True)[0], bins, fill=True, alpha=0.5, color=_REAL, label="real")
-                hb = np.histogram(np.clip(b, bins[0], bins[-1]), bins=bins, density=True)[0] if len(b) else np.zeros(30)
-                ax.stairs(hb, bins, fill=True, alpha=0.5, color=_SYN, label="synthetic")
+                ax.stairs(_density(a, bins), bins, fill=True, alpha=0.5, color=_REAL, label="real")
+                ax.stairs(_density(np.clip(b, bins[0], bins[-1]), bins), bins, fill=True, alpha=0.5, color=_SYN, label="synthetic")
             if types[col] == "datetime":
                 ax.set_xlabel("seconds since 1970")
         else:

@@ -244,3 +244,18 @@ def test_quality_score_close_to_sdmetrics_report_with_sdv_detected_metadata(pair
     assert M.column_type_table(real, None)["differ_from_sdv"] == {}  # same metric for every column
     ours = M.quality_report(real, syn, detected, np.random.default_rng(0))
     _assert_matches_sdmetrics_report(ours, real, syn, metadata)
+
+
+def test_report_histograms_never_divide_by_zero():
+    """report.html's histograms: a constant huge-valued column gets a range of non-zero
+    width, and values that all miss the bins give zeros, not NaN with a RuntimeWarning."""
+    from domaingen_plugins.tabular.report import _bins, _density
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for values in (np.full(5, 1.7e17), np.array([3.0]), np.array([-2.0, 5.0, 9.0])):
+            bins = _bins(values)
+            assert len(bins) == 31 and np.all(np.diff(bins) > 0)
+            density = _density(values, bins)
+            assert np.isclose((density * np.diff(bins)).sum(), 1.0)
+        assert not _density(np.array([1e9]), np.linspace(0.0, 1.0, 31)).any()

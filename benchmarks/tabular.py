@@ -153,7 +153,7 @@ def bench_one(family: str, dataset: str, source: str, args) -> dict:
     import domaingen as dg
     from domaingen import registry
 
-    for name in (["copula", "vae", "gan"] if family == "auto" else [family]):  # auto: its default candidates
+    for name in (registry.get_plugin("tabular").auto_families if family == "auto" else [family]):  # auto: its candidates
         registry.get_family(name)  # import the family (and Keras) before the baseline
     import sklearn.cluster  # noqa: F401  (the codec's k-means++; SDV's libraries are imported before its clock too)
     baseline = _rss_mib()

@@ -20,6 +20,8 @@ from .training import derive_seed
 
 __all__ = ["evaluate_records", "write_report", "to_jsonable"]
 
+_MADE_HOW = (("differential_privacy", "privacy"), ("model_selection", "model_selection"))  # (report key, meta.json key)
+
 
 def evaluate_records(
     plugin: Any, recipe: Any, real: Any, synthetic: Any, holdout: Any, out_dir: Path | None, bundle: Any = None,
@@ -46,10 +48,9 @@ def evaluate_records(
                 "holdout": plugin.count(holdout) if holdout is not None else 0,
             },
             **({"generation": generation} if generation is not None else {}),
-            # the (epsilon, delta) the model was trained under (train.privacy), as meta.json records it
-            **({"differential_privacy": bundle.meta["privacy"]} if bundle is not None and "privacy" in bundle.meta else {}),
-            # model.family auto: the families compared and the one kept
-            **({"model_selection": bundle.meta["model_selection"]} if bundle is not None and "model_selection" in bundle.meta else {}),
+            # how the model was made, as meta.json records it: the (epsilon, delta) spent under
+            # train.privacy, and the families model.family auto compared
+            **{key: bundle.meta[name] for key, name in _MADE_HOW if bundle is not None and name in bundle.meta},
             "metrics": metrics,
             "metric_definitions": {m.name: {"direction": m.direction, "formula": m.formula} for m in plugin.metrics()},
         }

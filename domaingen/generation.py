@@ -316,18 +316,19 @@ def write_shards(
             todo = [k for k in range(len(sizes)) if k not in done]
             manifest = {"format": MANIFEST_FORMAT, "version": 1, "plugin": plugin.name, **header, "complete": False, "shards": []}
 
-            written = [0.0]  # when the manifest was last written (time.monotonic)
+            last_written = 0.0  # time.monotonic() of the last manifest write
 
             def record(entry: dict[str, Any] | None = None, *, now: bool = True) -> None:
                 """Note a finished shard; write the manifest unless it was written less than
                 MANIFEST_INTERVAL_S ago (a rerun regenerates shards it does not list yet)."""
+                nonlocal last_written
                 if entry is not None:
                     done[entry["index"]] = entry
                 manifest["shards"] = [done[k] for k in sorted(done)]
                 manifest["complete"] = len(done) == len(sizes)
-                if now or manifest["complete"] or time.monotonic() - written[0] >= MANIFEST_INTERVAL_S:
+                if now or manifest["complete"] or time.monotonic() - last_written >= MANIFEST_INTERVAL_S:
                     _write_manifest(out_dir, manifest)
-                    written[0] = time.monotonic()
+                    last_written = time.monotonic()
 
             with progress.task("generating", n, unit="record") as bar:  # records/s and an ETA
                 bar.skip(n - sum(sizes[k] for k in todo))  # shards done before a resume: not in the rate

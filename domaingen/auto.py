@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError
 from .plugin import StrictModel
 from .training import derive_seed
 
-__all__ = ["AUTO", "AutoOptions", "candidate_problems", "recipe_for", "select_family"]
+__all__ = ["AUTO", "AutoOptions", "candidate_problems", "data_options_for", "recipe_for", "select_family"]
 
 AUTO = "auto"
 
@@ -38,6 +38,10 @@ class AutoOptions(StrictModel):
     )
     family_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Options per candidate family, e.g. {vae: {latent_dim: 32}}; default: each family's defaults."
+    )
+    family_data_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="data.options per candidate family, over the recipe's, e.g. {copula: {transform: quantile}}; default: the plugin's auto_data_options under the recipe's data.options.",
     )
     selection_share: float = Field(
         0.2, ge=0.05, le=0.5, description="Share of the training records held back to score the candidates."
@@ -90,18 +94,42 @@ def candidate_problems(plugin: Any, data_options: Any, options: AutoOptions, pri
             for err in exc.errors():
                 loc = ("model", "options", "family_options", name, *(str(p) for p in err["loc"]))
                 problems.append((loc, f"{err['msg']}; see `domaingen recipe schema` for {name}'s options"))
-    for name in sorted(set(options.family_options) - set(names)):
-        problems.append((("model", "options", "family_options", name), f"{name!r} is not a candidate; add it to candidates or drop its options"))
+        merged = data_options_for(plugin, data_options.model_dump(exclude_unset=True), options, name)
+        try:
+            type(data_options).model_validate(merged)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ("model", "options", "family_data_options", name, *(str(p) for p in err["loc"]))
+                problems.append((loc, f"{err['msg']}; see `domaingen recipe schema` for the {plugin.name} plugin's data options"))
+    for key in ("family_options", "family_data_options"):
+        for name in sorted(set(getattr(options, key)) - set(names)):
+            problems.append((("model", "options", key, name), f"{name!r} is not a candidate; add it to candidates or drop its options"))
     return problems
 
 
+def data_options_for(plugin: Any, data_options: dict[str, Any], options: AutoOptions, family: str) -> dict[str, Any]:
+    """The ``data.options`` candidate ``family`` trains with: the plugin's
+    ``auto_data_options`` for it, then the recipe's ``data.options``, then ``auto``'s
+    ``family_data_options`` for it (each key of a later one wins)."""
+    return {
+        **copy.deepcopy(plugin.auto_data_options.get(family, {})),
+        **copy.deepcopy(data_options),
+        **copy.deepcopy(options.family_data_options.get(family, {})),
+    }
+
+
 def recipe_for(recipe: Any, family: str) -> Any:
-    """``recipe`` with ``model.family: family`` and that family's options from ``auto``'s."""
+    """``recipe`` with ``model.family: family``, that family's options and data options
+    from ``auto``'s: the recipe ``family: <family>`` would be."""
+    from . import registry
     from .recipe import recipe_from_dict
 
     document = copy.deepcopy(recipe.document)
-    options = recipe.family_options.family_options.get(family, {})
-    document["model"] = {"family": family, "options": copy.deepcopy(options)}
+    auto: AutoOptions = recipe.family_options
+    plugin = registry.get_plugin(recipe.model.data.plugin)
+    data = document.setdefault("data", {})
+    data["options"] = data_options_for(plugin, data.get("options") or {}, auto, family)
+    document["model"] = {"family": family, "options": copy.deepcopy(auto.family_options.get(family, {}))}
     return recipe_from_dict(document, base_dir=recipe.base_dir, source=recipe.source)
 
 
@@ -127,13 +155,18 @@ def select_family(recipe: Any, train_raw: Any, train: Callable[[Any, Path, Any],
     generated = max(n, 1000)  # more generated records than held back: less noise from the synthetic side
     rows = []
     with tempfile.TemporaryDirectory(prefix="domaingen-auto-") as tmp:
+        written = recipe.document.get("data", {}).get("options") or {}
         for name in candidates(plugin, options):
             started = time.perf_counter()
             bundle = train(recipe_for(recipe, name), Path(tmp) / name, (fit_raw, held_raw))
             fitted = time.perf_counter() - started
             synthetic = bundle.generate(generated, seed=derive_seed(recipe.seed, "auto-generate", name))
             score = plugin.selection_score(held_raw, synthetic, recipe.evaluate_options, np.random.default_rng(derive_seed(recipe.seed, "auto-score")))
-            rows.append({"family": name, "score": round(float(score), 6), "train_seconds": round(fitted, 3)})
+            row = {"family": name, "score": round(float(score), 6), "train_seconds": round(fitted, 3)}
+            own = {k: v for k, v in data_options_for(plugin, written, options, name).items() if written.get(k, object()) != v}
+            if own:
+                row["data_options"] = own  # what this candidate trained with over the recipe's data.options
+            rows.append(row)
             del bundle
     best = max(rows, key=lambda r: r["score"])  # the first listed wins a tie
     return recipe_for(recipe, best["family"]), {

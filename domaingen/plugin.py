@@ -161,6 +161,9 @@ class DomainPlugin(ABC):
     formats: ClassVar[tuple[str, ...]] = ()  # output formats; the first is the default
     auto_families: ClassVar[tuple[str, ...]] = ()  # what `model.family: auto` compares by default
     selection_metric: ClassVar[str] = ""  # what selection_score measures, for meta.json and the report
+    # `auto`: data options a candidate family does best with, under what the recipe writes
+    # (tabular: the copula with normal-score columns)
+    auto_data_options: ClassVar[dict[str, dict[str, Any]]] = {}
 
     # --- data -----------------------------------------------------------------
     @abstractmethod

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 __all__ = ["Segment", "Label", "DataSpec", "SEGMENT_KINDS", "LAYOUTS"]
 
 SEGMENT_KINDS = ("continuous", "categorical", "binary")
@@ -29,6 +31,11 @@ class Segment:
     offer it as a condition (CTGAN's conditional vector covers true categories only).
     ``bounded`` (continuous only): the codec keeps the values in [-1, 1] (up to rare
     outliers), so a family may squash its output with tanh, as TVAE does.
+    ``missing_when`` / ``missing_codes``: the segment holds a placeholder, not a value, on
+    the rows where the (binary or categorical) segment ``missing_when`` holds one of
+    ``missing_codes`` (1 for a binary flag, category positions for a categorical one); a
+    family may leave those entries out of what it fits (the copula does), and the codec
+    ignores what a family writes there.
     """
 
     name: str
@@ -36,6 +43,8 @@ class Segment:
     size: int = 1
     auxiliary: bool = False
     bounded: bool = False
+    missing_when: str = ""
+    missing_codes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in SEGMENT_KINDS:
@@ -44,6 +53,9 @@ class Segment:
             raise ValueError(f"segment {self.name!r} must have size >= 1")
         if self.bounded and self.kind != "continuous":
             raise ValueError(f"segment {self.name!r}: only continuous segments can be bounded")
+        object.__setattr__(self, "missing_codes", tuple(int(c) for c in self.missing_codes))
+        if bool(self.missing_when) != bool(self.missing_codes):
+            raise ValueError(f"segment {self.name!r}: missing_when and missing_codes go together")
 
 
 @dataclass(frozen=True)
@@ -105,8 +117,31 @@ class DataSpec:
             width = sum(s.size for s in self.segments)
             if self.shape != (width,):
                 raise ValueError(f"table shape {self.shape} does not match segment width {width}")
+            self._check_missing_when()
         if self.layout == "tokens" and self.vocab_size < 2:
             raise ValueError("tokens layout needs vocab_size >= 2")
+
+    def _check_missing_when(self) -> None:
+        kinds = {s.name: s for s in self.segments}
+        for seg in self.segments:
+            if not seg.missing_when:
+                continue
+            flag = kinds.get(seg.missing_when)
+            if flag is None or flag.kind == "continuous" or flag is seg:
+                raise ValueError(f"segment {seg.name!r}: missing_when must name another binary or categorical segment")
+            top = 2 if flag.kind == "binary" else flag.size
+            if flag.kind == "binary" and flag.size != 1 or not all(0 <= c < top for c in seg.missing_codes):
+                raise ValueError(f"segment {seg.name!r}: missing_codes must be codes of segment {flag.name!r}")
+
+    def missing_rows(self, x, seg: Segment):
+        """Boolean mask of the rows of table array ``x`` where ``seg`` holds a placeholder
+        (see ``Segment.missing_when``); ``None`` when it always holds a value."""
+        if not seg.missing_when:
+            return None
+        flag = self.segment(seg.missing_when)
+        block = np.asarray(x)[:, self.segment_slices()[flag.name]]
+        code = (block[:, 0] > 0.5).astype(np.int64) if flag.kind == "binary" else block.argmax(axis=1)
+        return np.isin(code, seg.missing_codes)
 
     @property
     def width(self) -> int:

@@ -122,11 +122,13 @@ class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
         values = np.zeros((max(1, self.layout.n_continuous), k))
         thresholds = []
         z = np.empty((n, len(self._dims)), dtype=np.float32)
+        present = self._present_rows(x)  # None: every entry is a value (no placeholders)
         c_at = 0
         for j, (kind, s, i) in enumerate(self._dims):
+            rows = slice(None) if present is None else present[:, j]  # marginals from the values only
             if kind == "continuous":
                 col = x[:, s.start + i].astype(np.float64)
-                values[c_at] = np.quantile(col, levels)
+                values[c_at] = np.quantile(col[rows], levels) if col[rows].size else 0.0
                 u = np.interp(col, values[c_at], levels)
                 c_at += 1
                 z[:, j] = special.ndtri(np.clip(u, eps, 1.0 - eps))
@@ -134,22 +136,37 @@ class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
             if kind == "categorical":
                 block = x[:, s.start : s.start + s.size]
                 cats = block.argmax(axis=1)
-                counts = np.bincount(cats, minlength=s.size).astype(np.float64)
+                counts = np.bincount(cats[rows], minlength=s.size).astype(np.float64)
             else:
                 cats = (x[:, s.start + i] > 0.5).astype(np.int64)
-                counts = np.bincount(cats, minlength=2).astype(np.float64)
-            bounds = np.concatenate([[0.0], np.cumsum(counts) / n])
+                counts = np.bincount(cats[rows], minlength=2).astype(np.float64)
+            bounds = np.concatenate([[0.0], np.cumsum(counts) / max(1.0, counts.sum())])
             bounds[-1] = 1.0
             thresholds.extend(bounds[1:-1])
             u = bounds[cats] + (bounds[cats + 1] - bounds[cats]) * rng.random(n)
             z[:, j] = special.ndtri(np.clip(u, eps, 1.0 - eps))
-        corr = _correlation(z, self.options.shrinkage)
+        if present is None:
+            corr = _correlation(z, self.options.shrinkage)
+        else:
+            corr = _pairwise_correlation(z, present, self.options.shrinkage)
         self.knot_values.assign(values.astype("float32"))
         self.knot_scores.assign(scores.astype("float32"))
         thr = special.ndtri(np.clip(np.asarray(thresholds, np.float64), 1e-12, 1 - 1e-12)) if thresholds else np.zeros(1)
         self.thresholds.assign(np.clip(thr, -_Z_MAX, _Z_MAX).astype("float32"))
         self.cholesky.assign(np.linalg.cholesky(corr).astype("float32"))
         return {"loss": [0.0]}
+
+    def _present_rows(self, x) -> np.ndarray | None:
+        """``(n, d)`` mask of the latent entries that hold a value, not a placeholder
+        (``Segment.missing_when``); ``None`` when every entry does."""
+        masks = {s.name: self.spec.missing_rows(x, s) for s in self.spec.segments if s.missing_when}
+        if not masks:
+            return None
+        present = np.ones((len(x), len(self._dims)), dtype=bool)
+        for j, (_, s, _) in enumerate(self._dims):
+            if s.name in masks:
+                present[:, j] = ~masks[s.name]
+        return present
 
     # --- differentially private fitting -----------------------------------------------------
     def check_privacy(self, privacy) -> None:
@@ -197,6 +214,9 @@ class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
                 thresholds.extend(cdf[1:-1])
                 u = cdf[cats] + (cdf[cats + 1] - cdf[cats]) * rng.random(len(x))
             z[:, j] = special.ndtri(np.clip(u, eps, 1.0 - eps))
+        present = self._present_rows(x)
+        if present is not None:
+            z[~present] = 0.0  # placeholders add nothing to the outer products
         corr = self._noisy_correlation(z, rng, sigma_c)
         self.knot_values.assign(values.astype("float32"))
         self.knot_scores.assign(scores.astype("float32"))
@@ -220,13 +240,15 @@ class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
         (all zero: flat). The floor of 1e-6 per bin keeps each CDF strictly increasing."""
         out = []
         edges = np.linspace(-1.0, 1.0, self.options.dp_bins + 1)
-        for kind, s, i in self._dims:
+        present = self._present_rows(x)  # placeholders are not counted: a row still adds at most 1 per dimension
+        for j, (kind, s, i) in enumerate(self._dims):
+            rows = x if present is None else x[present[:, j]]
             if kind == "continuous":
-                counts = np.histogram(np.clip(x[:, s.start + i], -1.0, 1.0), bins=edges)[0]
+                counts = np.histogram(np.clip(rows[:, s.start + i], -1.0, 1.0), bins=edges)[0]
             elif kind == "categorical":
-                counts = np.bincount(x[:, s.start : s.start + s.size].argmax(axis=1), minlength=s.size)
+                counts = np.bincount(rows[:, s.start : s.start + s.size].argmax(axis=1), minlength=s.size)
             else:
-                counts = np.bincount((x[:, s.start + i] > 0.5).astype(np.int64), minlength=2)
+                counts = np.bincount((rows[:, s.start + i] > 0.5).astype(np.int64), minlength=2)
             noisy = np.clip(counts + rng.normal(0.0, std, size=len(counts)), 0.0, None)
             if noisy.sum() <= 0:
                 noisy = np.ones(len(counts))
@@ -246,10 +268,7 @@ class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
         corr = total / np.sqrt(np.outer(diag, diag))
         np.fill_diagonal(corr, 1.0)
         corr = (1.0 - self.options.shrinkage) * corr + self.options.shrinkage * np.eye(d)
-        w, v = np.linalg.eigh((corr + corr.T) / 2)
-        corr = (v * np.clip(w, 1e-3, None)) @ v.T
-        scale = np.sqrt(np.diag(corr))
-        return corr / np.outer(scale, scale)
+        return _nearest_correlation(corr, floor=1e-3)
 
     # --- generation ------------------------------------------------------------------------
     def _state(self):
@@ -352,10 +371,41 @@ def _correlation(z: np.ndarray, shrinkage: float) -> np.ndarray:
     std[std == 0] = 1.0
     corr = cov / np.outer(std, std)
     corr = (1.0 - shrinkage) * corr + shrinkage * np.eye(d)
+    return _nearest_correlation(corr)
+
+
+def _nearest_correlation(corr: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """Eigenvalues clipped at ``floor`` and the diagonal rescaled to 1: positive definite."""
     w, v = np.linalg.eigh((corr + corr.T) / 2)
-    corr = (v * np.clip(w, 1e-6, None)) @ v.T
+    corr = (v * np.clip(w, floor, None)) @ v.T
     scale = np.sqrt(np.diag(corr))
     return corr / np.outer(scale, scale)
+
+
+def _pairwise_correlation(z: np.ndarray, present: np.ndarray, shrinkage: float) -> np.ndarray:
+    """Pearson correlation of each pair of latent dimensions over the rows where both hold
+    a value (pairwise-complete, the usual estimate under missing data), then made positive
+    definite as in ``_correlation``; with every entry present it equals ``_correlation``'s.
+    A placeholder imputed at one value would pull the correlations towards 0 and, through
+    them, shrink the spread of the generated values."""
+    d = z.shape[1]
+    if d == 1:
+        return np.ones((1, 1))
+    m = present.astype(np.float64)
+    zm = np.where(present, z, 0.0).astype(np.float64)
+    count = m.T @ m  # rows where both i and j hold values
+    cross = zm.T @ zm
+    sums = zm.T @ m  # sums[i, j]: sum of z_i over rows where both are present
+    squares = (zm * zm).T @ m
+    cov = count * cross - sums * sums.T
+    var_i, var_j = count * squares - sums**2, (count * squares - sums**2).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.sqrt(var_i * var_j)
+    corr[~np.isfinite(corr) | (count < 3)] = 0.0
+    np.fill_diagonal(corr, 1.0)
+    corr = np.clip(corr, -1.0, 1.0)
+    corr = (1.0 - shrinkage) * corr + shrinkage * np.eye(d)
+    return _nearest_correlation(corr)
 
 
 class CopulaFamily(ModelFamily):

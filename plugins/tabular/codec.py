@@ -229,11 +229,12 @@ class TabularCodec(Codec):
             if info.kind in ("numeric", "datetime"):
                 gmm = self.transforms_[i]["transform"] == "gmm"  # (x - mode mean) / (4 mode std): within [-1, 1]
                 bounded = gmm or self.transforms_[i]["transform"] == "minmax"  # public bounds onto [-1, 1]
-                segments.append(Segment(f"{info.name}.value", "continuous", 1, bounded=bounded))
+                placeholder = _placeholder_rule(info, group, own_flag)
+                segments.append(Segment(f"{info.name}.value", "continuous", 1, bounded=bounded, **placeholder))
                 if gmm:
                     k = len(self.arrays_[f"means_{i}"])
                     if k > 1:
-                        segments.append(Segment(f"{info.name}.mode", "categorical", k, auxiliary=True))
+                        segments.append(Segment(f"{info.name}.mode", "categorical", k, auxiliary=True, **placeholder))
             elif info.kind == "categorical":
                 segments.append(Segment(info.name, "categorical", self.n_slots(info)))
             elif info.kind == "boolean":
@@ -547,6 +548,20 @@ def _patterns(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     patterns, counts = np.unique(masks, axis=0, return_counts=True)
     order = np.argsort(-counts, kind="stable")
     return patterns[order], counts[order]
+
+
+def _placeholder_rule(info: ColumnInfo, group: dict[str, Any] | None, own_flag: bool) -> dict[str, Any]:
+    """``Segment.missing_when`` / ``missing_codes`` of a number's segments: the rows where
+    its value segment holds the encoder's placeholder (its own ``.missing`` flag is 1, or
+    the group's pattern is one where it is missing). In the training rows the own flag,
+    where there is one, is exactly the column's missing mask."""
+    if not info.has_nan or info.always_missing:
+        return {}
+    if own_flag:
+        return {"missing_when": f"{info.name}.missing", "missing_codes": (1,)}
+    j = group["columns"].index(info.name)
+    codes = tuple(k for k, pattern in enumerate(group["patterns"]) if pattern[j])
+    return {"missing_when": group["segment"], "missing_codes": codes} if codes else {}
 
 
 def _pattern_index(masks: np.ndarray, group: dict[str, Any]) -> np.ndarray:

@@ -36,6 +36,7 @@ class TabularPlugin(DomainPlugin):
     formats: ClassVar[tuple[str, ...]] = FORMATS
     auto_families: ClassVar[tuple[str, ...]] = ("copula", "vae", "gan")  # the fast ones; diffusion on request
     selection_metric: ClassVar[str] = "quality_score"
+    auto_data_options: ClassVar[dict[str, dict[str, Any]]] = {"copula": {"transform": "quantile"}}  # normal scores: what a copula models
 
     # --- data -----------------------------------------------------------------------------
     def load(self, source: str, options: BaseModel, base_dir: Path) -> pd.DataFrame:

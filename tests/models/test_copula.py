@@ -121,3 +121,72 @@ def test_constant_and_multi_column_segments():
 def test_rejects_non_tables():
     with pytest.raises(UsageError):
         copula.family.build(TOKEN_SPEC, {}, 0)
+
+
+def _placeholder_table(n: int, rng):
+    """``a`` and ``b`` correlated 0.8 with skewed margins; ``b`` missing (placeholder 0, flag 1)
+    on 40 % of the rows, as a codec writes a missing number."""
+    z = rng.multivariate_normal([0.0, 0.0], [[1.0, 0.8], [0.8, 1.0]], n)
+    a, b = z[:, 0], np.exp(0.5 * z[:, 1]) + 2.0
+    missing = rng.random(n) < 0.4
+    x = np.stack([a, np.where(missing, 0.0, b), missing.astype(float)], axis=1).astype("float32")
+    return x, z[~missing]
+
+
+PLACEHOLDER_SPEC = DataSpec(
+    layout="table",
+    shape=(3,),
+    segments=(
+        Segment("a", "continuous"),
+        Segment("b.value", "continuous", missing_when="b.missing", missing_codes=(1,)),
+        Segment("b.missing", "binary"),
+    ),
+)
+
+
+def test_placeholders_are_left_out_of_marginals_and_correlations():
+    """Known answer: on the rows where ``b`` holds a value, its spread and its rank correlation
+    with ``a`` are the real ones; the flag keeps its frequency. Without ``missing_when`` the
+    placeholder spike pulls both away (checked below, so the test can tell the two apart)."""
+    rng = np.random.default_rng(3)
+    x, _ = _placeholder_table(40000, rng)
+    real_b = x[x[:, 2] < 0.5, 1]
+    real = x[x[:, 2] < 0.5]
+    from scipy import stats
+
+    def judged(spec):
+        model = copula.family.build(spec, {}, 0)
+        model.train_on(x, seed=0)
+        out = model.generate(40000, seed=1)
+        present = out[out[:, 2] < 0.5]
+        return out[:, 2].mean(), np.std(present[:, 1]), stats.spearmanr(present[:, 0], present[:, 1])[0]
+
+    rate, spread, rho = judged(PLACEHOLDER_SPEC)
+    real_rho = stats.spearmanr(real[:, 0], real[:, 1])[0]
+    assert rate == pytest.approx(0.4, abs=0.01)
+    assert spread == pytest.approx(np.std(real_b), rel=0.03)
+    assert rho == pytest.approx(real_rho, abs=0.02)
+    naive = DataSpec(layout="table", shape=(3,), segments=(Segment("a", "continuous"), Segment("b.value", "continuous"), Segment("b.missing", "binary")))
+    _, naive_spread, naive_rho = judged(naive)
+    assert abs(naive_rho - real_rho) > 0.1 and abs(naive_spread - np.std(real_b)) > 0.1 * np.std(real_b)
+
+
+def test_pairwise_correlation_equals_the_plain_one_without_placeholders():
+    z = np.random.default_rng(0).normal(size=(500, 4)).astype("float32") @ np.triu(np.ones((4, 4), "float32"))
+    plain = copula._correlation(z, 1e-3)
+    pairwise = copula._pairwise_correlation(z, np.ones(z.shape, dtype=bool), 1e-3)
+    np.testing.assert_allclose(pairwise, plain, atol=1e-5)
+
+
+def test_missing_when_must_name_a_flag_with_those_codes():
+    with pytest.raises(ValueError, match="go together"):
+        Segment("v", "continuous", missing_when="f")
+    with pytest.raises(ValueError, match="missing_when must name"):
+        DataSpec(layout="table", shape=(1,), segments=(Segment("v", "continuous", missing_when="nope", missing_codes=(1,)),))
+    with pytest.raises(ValueError, match="codes of segment"):
+        DataSpec(layout="table", shape=(3,), segments=(Segment("v", "continuous", missing_when="p", missing_codes=(2,)), Segment("p", "categorical", 2)))
+    again = DataSpec.from_json(PLACEHOLDER_SPEC.to_json())
+    assert again == PLACEHOLDER_SPEC and again.segments[1].missing_codes == (1,)
+    x = np.array([[0.0, 0.0, 1.0], [0.0, 2.0, 0.0]])
+    assert PLACEHOLDER_SPEC.missing_rows(x, PLACEHOLDER_SPEC.segments[1]).tolist() == [True, False]
+    assert PLACEHOLDER_SPEC.missing_rows(x, PLACEHOLDER_SPEC.segments[0]) is None

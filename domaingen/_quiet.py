@@ -57,7 +57,5 @@ def keras_module():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     with silenced_stderr():
-        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-            import tensorflow  # noqa: F401  (import under the silencer)
-        import keras
+        import keras  # imports its backend (TensorFlow, JAX, torch) under the silencer
     return keras

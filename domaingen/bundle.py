@@ -29,6 +29,7 @@ from ._quiet import keras_module
 from ._version import __version__
 from .errors import BundleError, DomaingenError
 from .files import atomic_dir, atomic_path, declared_size_problem, load_npz, sha256_file
+from .records import generate_records, requested_total
 
 __all__ = ["Bundle", "save_bundle", "BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION"]
 
@@ -188,8 +189,6 @@ class Bundle:
     def generate(self, n: int, *, seed: int | None = None, options: dict[str, Any] | None = None, batch_size: int | None = None):
         """``n`` records as the plugin's domain objects (a DataFrame for tables); the
         plugin may fix the number for its options (images' ``per_class``)."""
-        from .generation import generate_records, requested_total
-
         recipe = self.recipe_with_options(options)
         seed = recipe.seed if seed is None else seed
         n = requested_total(self, recipe, n)

@@ -13,7 +13,6 @@ folder (``manifest_files``). Engines: ``local`` (in-process, default), ``process
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
 import time
@@ -21,20 +20,16 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-import numpy as np
-
+from .bundle import Bundle
 from .cores import share_cores, worker_share
-from .errors import ConditionError, DataError, UsageError
+from .errors import DataError, UsageError
 from .files import atomic_path, folder_lock, remove_temporaries, sha256_file
-from .models._labels import draw_labels
 from .progress import ProgressReporter
+from .records import generate_counted, requested_total
 from .training import derive_seed
 
 __all__ = [
-    "generate_records",
-    "generate_counted",
     "generation_counts",
-    "requested_total",
     "write_shards",
     "read_manifest",
     "manifest_files",
@@ -51,63 +46,6 @@ MANIFEST_INTERVAL_S = 1.0
 MAX_MANIFEST_BYTES = 512 << 20  # about four million file entries (an image shard lists every PNG)
 _SHARD_NAME = re.compile(r"part-\d{5,}(\..*)?")  # what _run_shard names a shard: part-00000[.<ext>]
 ENGINES = ("local", "processes", "ray")
-_MIN_CANDIDATES_BEFORE_GIVING_UP = 2000
-_MAX_CANDIDATES_PER_RECORD = 50
-
-
-def generate_records(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size: int) -> Any:
-    """``n`` decoded records that pass the plugin's filter (conditions, constraints).
-
-    Raises ``ConditionError`` when the filter accepts (almost) nothing, so an impossible
-    condition fails fast instead of looping forever.
-    """
-    return generate_counted(bundle, recipe, n, seed=seed, batch_size=batch_size)[0]
-
-
-def generate_counted(bundle: Any, recipe: Any, n: int, *, seed: int, batch_size: int) -> tuple[Any, dict[str, int]]:
-    """``generate_records`` and how many generated candidates the plugin's filter
-    ``accepted`` and ``rejected`` on the way (the report shows the refused share)."""
-    plugin, codec, model = bundle.plugin, bundle.codec, bundle.model
-    request = plugin.generation_request(codec, recipe.generate_options)
-    model.parse_controls(request.controls)  # an unknown or unsupported control fails before any work
-    parts: list[Any] = []
-    have = made = attempt = 0
-    while have < n:
-        rate = have / made if made else 1.0
-        margin = 1.1 if request.accept is not None else 1.0  # a filter rejects some: ask for a little more
-        want = min(batch_size, max(1, math.ceil((n - have) / max(rate, 0.02) * margin)))
-        batch_seed = derive_seed(seed, attempt)
-        labels = draw_labels(codec.spec, want, derive_seed(batch_seed, "labels"), request.conditions, balance=request.balance, offset=made)
-        samples = model.sample(
-            want, seed=batch_seed, conditions=request.conditions, controls=request.controls, batch_size=batch_size, labels=labels
-        )
-        rng = np.random.default_rng(batch_seed)
-        if samples.labels is None:
-            records = codec.decode(np.asarray(samples.x), rng)
-        else:
-            records = codec.decode(np.asarray(samples.x), rng, labels=samples.labels)
-        if samples.seeds is not None:
-            records = plugin.with_seeds(records, samples.seeds)
-        if request.accept is not None:
-            records = request.accept(records)
-        parts.append(records)
-        have += plugin.count(records)
-        made += want
-        attempt += 1
-        if have == 0 and made >= _MIN_CANDIDATES_BEFORE_GIVING_UP:
-            raise ConditionError(
-                f"none of {made} generated records met the conditions and constraints; they look impossible "
-                "for this data: check generate.options (values and ranges) against the training data"
-            )
-        if have < n and made >= _MAX_CANDIDATES_PER_RECORD * n + _MIN_CANDIDATES_BEFORE_GIVING_UP:
-            raise ConditionError(
-                f"only {have} of {n} records met the conditions after {made} were generated "
-                f"(acceptance {have / made:.3%}); relax the conditions or ask for fewer records"
-            )
-    combined = plugin.concat(parts)
-    if plugin.count(combined) == n:  # the usual case: no copy of what is already the answer
-        return combined, {"accepted": have, "rejected": made - have}
-    return plugin.take_indices(combined, np.arange(n)), {"accepted": have, "rejected": made - have}
 
 
 def generation_counts(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -121,12 +59,6 @@ def generation_counts(manifest: dict[str, Any]) -> dict[str, Any]:
     seen = accepted + rejected
     return {"written": written, "accepted": accepted, "rejected": rejected,
             "rejected_share": rejected / seen if seen else None}
-
-
-def requested_total(bundle: Any, recipe: Any, n: int) -> int:
-    """``n``, unless the plugin fixes the number of records for these options (``per_class``)."""
-    fixed = bundle.plugin.generation_request(bundle.codec, recipe.generate_options).n
-    return int(fixed) if fixed is not None else int(n)
 
 
 # ------------------------------------------------------------------------------------------
@@ -252,8 +184,6 @@ _WORKER_BUNDLES: dict[str, Any] = {}
 
 def _run_shard_in_worker(bundle_path: str, *args: Any) -> dict[str, Any]:
     """Process-pool / Ray entry: load the bundle once per worker, then run the shard."""
-    from .bundle import Bundle
-
     if bundle_path not in _WORKER_BUNDLES:
         _WORKER_BUNDLES[bundle_path] = Bundle.load(bundle_path)
     return _run_shard(_WORKER_BUNDLES[bundle_path], *args)

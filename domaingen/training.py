@@ -28,13 +28,11 @@ def derive_seed(seed: int, *keys: int | str) -> int:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and the Keras backend; make TensorFlow ops deterministic."""
-    keras = keras_module()
-    keras.utils.set_random_seed(int(seed))
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    """Seed Python, NumPy and the Keras backend; make the backend's ops deterministic."""
+    from .models import backends
 
-        tf.config.experimental.enable_op_determinism()
+    keras_module().utils.set_random_seed(int(seed))
+    backends.make_deterministic()
 
 
 def fit(

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from .._quiet import keras_module
+from . import backends
 
 __all__ = ["TensorSeed", "piece_seeds", "standard_normal"]
 
@@ -32,11 +33,9 @@ class TensorSeed(keras.random.SeedGenerator):
         self._draws = 0
 
     def next(self, ordered: bool = True) -> Any:
-        from keras.src.backend import random_seed_dtype
-
         seed = self._value + ops.convert_to_tensor([0, self._draws], dtype=self._value.dtype)
         self._draws += 1
-        return ops.cast(seed, random_seed_dtype())
+        return ops.cast(seed, backends.SEED_DTYPE)
 
 
 def piece_seeds(seed_generator: Any, count: int) -> Any:

@@ -11,6 +11,7 @@ Bernoulli 0/1 draws for binary columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from ..errors import ConditionError, DataError
 from ..spec import DataSpec
 from ._random import standard_normal
 
-__all__ = ["TableLayout", "check_table_data"]
+__all__ = ["TableLayout", "check_training_data"]
 
 keras = keras_module()
 ops = keras.ops
@@ -195,12 +196,7 @@ class TableLayout:
         """Index arrays and per-segment temperatures for ``sample`` (built once per setting)."""
         key = (greedy, float(temperature), float(auxiliary_temperature))
         if key not in self._sampling_plans:
-            def segment_temperature(s: _Seg) -> float:  # 0: argmax
-                if greedy == "auxiliary" and s.auxiliary:
-                    return auxiliary_temperature
-                return 0.0 if greedy == "all" else temperature
-
-            temps = [segment_temperature(s) for s in self.categorical]
+            temps = [self.segment_temperature(s, greedy, temperature, auxiliary_temperature) for s in self.categorical]
             argmax = CategoryBlocks([s for s, t in zip(self.categorical, temps) if t <= 0])
             sampled = CategoryBlocks([s for s, t in zip(self.categorical, temps) if t > 0])
             inverse = np.asarray([1.0 / t for t in temps if t > 0], dtype="float32").reshape(-1, 1, 1)
@@ -321,9 +317,33 @@ class TableLayout:
         """(width, batch) sampled columns from transposed decoder outputs ``cols`` (width,
         batch), drawing random numbers with ``seed`` (a SeedGenerator or ``TensorSeed``;
         unused when nothing is drawn). ``squash_bounded``: the means of bounded continuous
-        columns pass through tanh first. Working on columns, every per-segment reduction
-        runs over contiguous rows of the batch; on CPU this is several times faster than
-        reducing the short last axis of (batch, segment, category) blocks."""
+        columns pass through tanh first. The same rows as ``_table_reference.sample_rows``
+        given the same ``draws`` (tested); working on columns, every per-segment reduction
+        runs over contiguous rows of the batch, several times faster on CPU than reducing
+        the short last axis of (batch, segment, category) blocks."""
+        settings = {"greedy": greedy, "temperature": temperature, "auxiliary_temperature": auxiliary_temperature}
+        draws = self.draws(ops.shape(cols)[1], seed, log_sigma is not None, **settings)
+        return self.columns_given(cols, draws, log_sigma, squash_bounded=squash_bounded, **settings)
+
+    def draws(self, batch, seed, with_sigma: bool, *, greedy: str = "none", temperature: float = 1.0,
+              auxiliary_temperature: float = 0.0) -> dict[str, Any]:
+        """The random numbers one sampled batch uses, drawn with ``seed`` in a fixed order:
+        ``normals`` (n continuous, batch) when ``with_sigma``; ``half_uniforms`` (n sampled
+        categorical segments, 1, batch), 0.5 * U[0, 1); ``uniforms`` (n binary, batch)
+        unless ``greedy == "all"``. Absent entries are ``None``."""
+        plan = self._sampling_plan(greedy, temperature, auxiliary_temperature)
+        out: dict[str, Any] = {"normals": None, "half_uniforms": None, "uniforms": None}
+        if len(self.cont_idx) and with_sigma:
+            out["normals"] = standard_normal(len(self.cont_idx), batch, seed)
+        if plan.sampled.n:
+            out["half_uniforms"] = keras.random.uniform((plan.sampled.n, 1, batch), maxval=0.5, seed=seed)
+        if len(self.bin_idx) and greedy != "all":
+            out["uniforms"] = keras.random.uniform((len(self.bin_idx), batch), seed=seed)
+        return out
+
+    def columns_given(self, cols, draws: dict[str, Any], log_sigma=None, *, greedy: str = "none", temperature: float = 1.0,
+                      auxiliary_temperature: float = 0.0, squash_bounded: bool = False):
+        """``columns_from`` with its random numbers given (``draws``): a pure function."""
         plan = self._sampling_plan(greedy, temperature, auxiliary_temperature)
         batch = ops.shape(cols)[1]
         parts = []
@@ -333,7 +353,7 @@ class TableLayout:
                 cont = ops.where(plan.bounded_continuous[:, None], ops.tanh(cont), cont)
             if log_sigma is not None:
                 sigma = ops.exp(ops.take(log_sigma, self.cont_idx))[:, None]
-                cont = cont + sigma * standard_normal(len(self.cont_idx), batch, seed)
+                cont = cont + sigma * draws["normals"]
             parts.append(cont)
         if plan.argmax.n:
             blocks = plan.argmax
@@ -343,18 +363,22 @@ class TableLayout:
         if plan.sampled.n:
             blocks = plan.sampled
             logits = ops.reshape(ops.take(cols, blocks.gather, axis=0), (blocks.n, blocks.max_size, batch))
-            half_uniforms = keras.random.uniform((blocks.n, 1, batch), maxval=0.5, seed=seed)
-            onehot = blocks.draw(logits, plan.inverse_temperature, half_uniforms, cols.dtype)
+            onehot = blocks.draw(logits, plan.inverse_temperature, draws["half_uniforms"], cols.dtype)
             parts.append(ops.reshape(onehot, (blocks.n * blocks.max_size, batch)))
         if len(self.bin_idx):
             logits = ops.take(cols, self.bin_idx, axis=0)
             if greedy == "all":
                 parts.append(ops.cast(logits > 0, cols.dtype))
             else:
-                u = keras.random.uniform((len(self.bin_idx), batch), seed=seed)
-                parts.append(ops.cast(u < ops.sigmoid(logits), cols.dtype))
+                parts.append(ops.cast(draws["uniforms"] < ops.sigmoid(logits), cols.dtype))
         rows = ops.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
         return ops.take(rows, plan.position, axis=0)
+
+    def segment_temperature(self, seg: "_Seg", greedy: str, temperature: float, auxiliary_temperature: float) -> float:
+        """The softmax temperature a categorical segment is sampled at; 0 means its argmax."""
+        if greedy == "auxiliary" and seg.auxiliary:
+            return auxiliary_temperature
+        return 0.0 if greedy == "all" else temperature
 
     def relax(self, out, seed_generator, tau: float = 0.2):
         """Differentiable rows for GAN training: Gumbel-softmax for categorical segments,
@@ -379,16 +403,19 @@ class TableLayout:
         return rows * (1.0 - fixed_mask) + fixed * fixed_mask
 
 
-def check_table_data(x: np.ndarray, spec: DataSpec, family: str) -> np.ndarray:
-    """float32 2-D array matching the spec width, finite; otherwise a DataError."""
+def check_training_data(x: np.ndarray, spec: DataSpec, family: str) -> np.ndarray:
+    """``x`` as float32 encoded samples of ``spec`` (table rows of its width, or grids of its
+    shape), at least one, all finite; otherwise a ``DataError`` naming ``family``."""
     x = np.asarray(x, dtype="float32")
-    if x.ndim != 2 or x.shape[1] != spec.width:
+    if spec.layout == "table" and (x.ndim != 2 or x.shape[1] != spec.width):
         raise DataError(
             f"{family}: expected encoded table rows of shape (n, {spec.width}), got {x.shape}; "
             "encode the data with the codec whose spec built this model"
         )
+    if spec.layout != "table" and x.shape[1:] != tuple(spec.shape):
+        raise DataError(f"{family}: expected grid arrays of shape (n, {', '.join(map(str, spec.shape))}), got {x.shape}")
     if len(x) == 0:
-        raise DataError(f"{family}: no training rows; check the data source and the holdout fraction")
+        raise DataError(f"{family}: no training samples; check the data source and the holdout fraction")
     if not np.isfinite(x).all():
-        raise DataError(f"{family}: encoded rows contain NaN or infinite values; fix the codec or the data")
+        raise DataError(f"{family}: the encoded samples contain NaN or infinite values; fix the codec or the data")
     return x

@@ -42,15 +42,16 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from .._quiet import keras_module
 from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
-from ._backend import StatelessFunction, batched, resolve_jit, resolve_steps_per_execution, to_numpy
+from . import backends
+from ._sampling import batched, to_numpy
 from ._labels import check_label_codes, draw_labels, label_one_hot
-from ._options import SpecModel, as_options
+from ._options import SpecModel
 from .base import ModelFamily, Samples
 from .layers import PositionEmbedding, TransformerBlock
 
@@ -196,7 +197,7 @@ class _Autoregressive(SpecModel, keras.Model):
             name="start_frequencies", shape=(self.vocab,), initializer="ones", trainable=False
         )
         self.label_dim = self.spec.label_width
-        self._fns: dict[str, StatelessFunction] = {}
+        self._fns: dict[str, Any] = {}
 
     # subclasses: call(inputs, training), initial_state(batch, length), step(token, state, pos, y), embed_width
     max_positions: int = 1 << 30
@@ -260,8 +261,8 @@ class _Autoregressive(SpecModel, keras.Model):
         steps = int(epochs) * math.ceil(len(x) * (1.0 - validation_split) / batch_size)
         self.compile(
             optimizer=keras.optimizers.Adam(learning_rate=self._learning_rate(learning_rate, steps)),
-            jit_compile=resolve_jit(self.options.jit_compile),
-            steps_per_execution=resolve_steps_per_execution(self.options.steps_per_execution),
+            jit_compile=backends.resolve_jit(self.options.jit_compile),
+            steps_per_execution=backends.steps_per_execution(self.options.steps_per_execution),
         )
         history = self.fit(
             x[:, :-1] if onehot is None else (x[:, :-1], onehot),
@@ -329,8 +330,8 @@ class _Autoregressive(SpecModel, keras.Model):
 
     def _step_fn(self):
         if "step" not in self._fns:
-            self._fns["step"] = StatelessFunction(
-                self, self._sample_step, jit=resolve_jit(self.options.jit_compile), donate=(1,)
+            self._fns["step"] = backends.StatelessFunction(
+                self, self._sample_step, jit=backends.resolve_jit(self.options.jit_compile), donate=(1,)
             )
         return self._fns["step"]
 
@@ -362,8 +363,8 @@ class _Autoregressive(SpecModel, keras.Model):
 
     def _loop_fn(self):
         if "loop" not in self._fns:
-            jit = resolve_jit(self.options.jit_compile, default=True)
-            self._fns["loop"] = StatelessFunction(self, self._run_positions, jit=jit, donate=(0, 1, 2, 3))
+            jit = backends.resolve_jit(self.options.jit_compile, default=True)
+            self._fns["loop"] = backends.StatelessFunction(self, self._run_positions, jit=jit, donate=(0, 1, 2, 3))
         return self._fns["loop"]
 
     def sample(
@@ -674,39 +675,30 @@ class _NgramBan:
         return out
 
 
-class RNNFamily(ModelFamily):
+class _TokenFamily(ModelFamily):
+    """What the two token families share: the tokens layout, labels honoured, a pad token."""
+
+    layouts = ("tokens",)
+    label_layouts = ("tokens",)
+
+    def check_spec(self, spec: DataSpec) -> None:
+        super().check_spec(spec)
+        if "pad" not in spec.special_tokens:
+            raise UsageError(f"the {self.name} family needs special_tokens['pad'] in the DataSpec (the codec sets it)")
+
+
+class RNNFamily(_TokenFamily):
     name = "rnn"
     description = "LSTM/GRU next-token model with batched, stateful sampling"
-    layouts = ("tokens",)
-    label_layouts = ("tokens",)
     Options = RNNOptions
-
-    def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> RNNModel:
-        opts = as_options(options, RNNOptions)
-        _check_tokens_spec(spec, self.name)
-        keras.utils.set_random_seed(int(seed))
-        return RNNModel(spec.to_json(), opts.model_dump(), int(seed), name="rnn")
+    model_class = RNNModel
 
 
-class TransformerFamily(ModelFamily):
+class TransformerFamily(_TokenFamily):
     name = "transformer"
     description = "Small decoder-only transformer with a key/value cache for sampling"
-    layouts = ("tokens",)
-    label_layouts = ("tokens",)
     Options = TransformerOptions
-
-    def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> TransformerModel:
-        opts = as_options(options, TransformerOptions)
-        _check_tokens_spec(spec, self.name)
-        keras.utils.set_random_seed(int(seed))
-        return TransformerModel(spec.to_json(), opts.model_dump(), int(seed), name="transformer")
-
-
-def _check_tokens_spec(spec: DataSpec, family: str) -> None:
-    if spec.layout != "tokens":
-        raise UsageError(f"the {family} family takes tokens data, not {spec.layout!r}; choose vae, gan or copula")
-    if "pad" not in spec.special_tokens:
-        raise UsageError(f"the {family} family needs special_tokens['pad'] in the DataSpec (the codec sets it)")
+    model_class = TransformerModel
 
 
 rnn_family = RNNFamily()

@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..plugin import NoOptions, StrictModel
 from ..spec import DataSpec
 
-__all__ = ["ModelFamily", "GenerativeModel", "Samples", "NoControls"]
+__all__ = ["ModelFamily", "GenerativeModel", "Samples", "NoControls", "check_condition_on"]
 
 
 class NoControls(StrictModel):
@@ -48,10 +48,29 @@ class ModelFamily(ABC):
     Options: ClassVar[type[BaseModel]] = NoOptions  # schema of the recipe's model.options
     default_learning_rate: ClassVar[float] = 1e-3  # used when the recipe's train.learning_rate is unset
 
-    @abstractmethod
-    def build(self, spec: DataSpec, options: BaseModel, seed: int) -> "GenerativeModel":
+    model_class: ClassVar[type | None] = None  # the Keras model the default ``build`` makes
+
+    def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> "GenerativeModel":
         """A new, untrained model for ``spec``. Weight initialisation and every random
-        source inside the model are derived from ``seed``."""
+        source inside the model are derived from ``seed``.
+
+        The default: ``options`` validated by ``Options``, ``check_spec`` and
+        ``check_options``, the global seeds set from ``seed`` (the weight initialisers
+        draw from them), then ``model_class(spec.to_json(), options, seed, name=name)``
+        (a ``SpecModel``). A family that builds otherwise overrides this."""
+        if self.model_class is None:
+            raise NotImplementedError(f"{type(self).__name__} names no model_class; set it or override build")
+        from .._quiet import keras_module
+        from ..plugin import as_options
+
+        opts = as_options(options, self.Options)
+        self.check_spec(spec)
+        self.check_options(spec, opts)
+        keras_module().utils.set_random_seed(int(seed))
+        return self.model_class(spec.to_json(), opts.model_dump(), int(seed), name=self.name)
+
+    def check_options(self, spec: DataSpec, options: BaseModel) -> None:
+        """Refuse options that do not fit ``spec`` (``UsageError``); none by default."""
 
     def check_spec(self, spec: DataSpec) -> None:
         """Refuse, when built, a spec this family cannot serve: another layout, or labels
@@ -68,8 +87,22 @@ class ModelFamily(ABC):
             )
 
 
-class GenerativeModel:
-    """Mixin for the Keras models a family builds (``class VAE(GenerativeModel, keras.Model)``).
+def check_condition_on(spec: DataSpec, names: list[str] | tuple[str, ...], family: str) -> None:
+    """``condition_on`` must name categorical or one-column binary segments of ``spec``."""
+    segments = {s.name: s for s in spec.segments}
+    for name in names:
+        seg = segments.get(name)
+        if seg is None or seg.kind == "continuous" or (seg.kind == "binary" and seg.size != 1):
+            choices = sorted(s.name for s in spec.segments if s.kind == "categorical" or (s.kind == "binary" and s.size == 1))
+            raise UsageError(
+                f"{family} condition_on names {name!r}, which is not a categorical or one-column binary segment; "
+                f"choose from: {', '.join(choices) or 'none'}"
+            )
+
+
+class GenerativeModel(ABC):
+    """Abstract base of the Keras models a family builds (``class VAE(GenerativeModel, keras.Model)``);
+    a model that lacks ``train_on`` or ``generate`` cannot be instantiated.
 
     Subclasses must be registered with ``keras.saving.register_keras_serializable`` and
     have a complete ``get_config`` so that ``.keras`` files load with ``safe_mode=True``.

@@ -35,15 +35,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 from scipy import special
 
 from .._quiet import keras_module
 from ..errors import UsageError
 from ..plugin import StrictModel
-from ..spec import DataSpec
-from ._options import SpecModel, as_options
-from ._table import TableLayout, check_table_data
+from ._options import SpecModel
+from ._table import TableLayout, check_training_data
 from ..privacy import PrivateTraining, calibrate, clip_rows, compose, epsilon_of, gaussian_event, spent_record
 from .base import ModelFamily
 
@@ -109,7 +108,7 @@ class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
     def train_on(self, x, *, epochs=1, batch_size=0, learning_rate=0.0, callbacks=(), validation_split=0.0, seed=0):
         """Fit marginals and correlation (numpy; ``epochs``/``batch_size``/``learning_rate``
         do not apply). Returns a one-entry history so callers can treat it like the others."""
-        x = check_table_data(x, self.spec, "copula")
+        x = check_training_data(x, self.spec, "copula")
         rng = np.random.default_rng(int(seed))
         if self.dp is not None:
             return self._fit_private(x, rng)
@@ -416,11 +415,7 @@ class CopulaFamily(ModelFamily):
     layouts = ("table",)
     Options = CopulaOptions
 
-    def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> GaussianCopula:
-        opts = as_options(options, CopulaOptions)
-        if spec.layout != "table":
-            raise UsageError(f"the copula family takes table data, not {spec.layout!r}; choose another family")
-        return GaussianCopula(spec.to_json(), opts.model_dump(), int(seed), name="copula")
+    model_class = GaussianCopula
 
 
 family = CopulaFamily()

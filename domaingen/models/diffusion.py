@@ -27,21 +27,22 @@ both samplers see the same numbers and a seed gives the same samples.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from .._quiet import keras_module
 from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
-from ._backend import StatelessFunction, batched, fill_batches, in_row_chunks, on_accelerator, resolve_jit, seed_state, to_numpy
+from . import backends, optimizers
+from ._sampling import batched, fill_batches, in_row_chunks, seed_state, to_numpy
 from ._labels import check_label_codes, draw_labels, label_one_hot
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
-from ._options import SpecModel, as_options
-from ._table import TableLayout, check_table_data
-from .base import ModelFamily, Samples
+from ._options import SpecModel
+from ._table import TableLayout, check_training_data
+from .base import ModelFamily, Samples, check_condition_on
 from .denoisers import grid_unet, table_mlp
 from .layers import grid_batch_cap
 
@@ -206,7 +207,7 @@ class Diffusion(SpecModel, keras.Model):
         self.sample_seed = keras.random.SeedGenerator(self.seed + 1, name="sample_seed")
         self.val_seed = keras.random.SeedGenerator(self.seed + 2, name="val_seed")
         self.built = True
-        self._fns: dict[tuple, StatelessFunction] = {}
+        self._fns: dict[tuple, Any] = {}
 
     # --- the diffusion space ------------------------------------------------------------
     def to_space(self, x: np.ndarray) -> np.ndarray:
@@ -350,25 +351,25 @@ class Diffusion(SpecModel, keras.Model):
             # XLA: off for the validation loss like the training steps; on by default for
             # the sampling pieces (measured on 2 cores: the fused 8x8 U-Net loop 1.8-2.6x
             # faster than a TF graph, whose many small GroupNorm / SiLU kernels dominate)
-            jit = resolve_jit(self.options.jit_compile, default=kind != "val")
+            jit = backends.resolve_jit(self.options.jit_compile, default=kind != "val")
             if kind == "noise":
                 _, steps, stochastic = key
                 fn = lambda rows, temperature: self._draw_noise(rows, temperature, steps, stochastic)  # noqa: E731
-                self._fns[key] = StatelessFunction(self, fn, seed_generator=self.sample_seed, jit=jit)
+                self._fns[key] = backends.StatelessFunction(self, fn, seed_generator=self.sample_seed, jit=jit)
             elif kind == "step":
                 guided = key[1]
-                self._fns[key] = StatelessFunction(
+                self._fns[key] = backends.StatelessFunction(
                     self, lambda x, t, ab, ab_prev, sigma, noise, cond, w: self.ddim_step(
                         x, t, ab, ab_prev, sigma, noise, cond, w, guided), jit=jit)
             elif kind == "finish":
-                self._fns[key] = StatelessFunction(self, self._finish, jit=jit)
+                self._fns[key] = backends.StatelessFunction(self, self._finish, jit=jit)
             elif kind == "fused":  # one function per batch size: its pieces are cut statically
                 _, guided, stochastic, rows = key
-                self._fns[key] = StatelessFunction(
+                self._fns[key] = backends.StatelessFunction(
                     self, lambda *a: self._fused(*a, guided=guided, stochastic=stochastic, rows=rows), jit=jit
                 )
             elif kind == "val":
-                self._fns[key] = StatelessFunction(
+                self._fns[key] = backends.StatelessFunction(
                     self, lambda x, c: self.denoising_loss(x, c, seed=self.val_seed, training=False),
                     seed_generator=self.val_seed, jit=jit,
                 )
@@ -421,20 +422,9 @@ class Diffusion(SpecModel, keras.Model):
 
             return self._finish(ops.fori_loop(0, steps, body, x), c)
 
-        return in_row_chunks(piece, int(rows), chunks=1 if on_accelerator() else FUSED_PIECES)
+        return in_row_chunks(piece, int(rows), chunks=1 if backends.on_accelerator() else FUSED_PIECES)
 
     # --- training ---------------------------------------------------------------------
-    def _check_data(self, x) -> np.ndarray:
-        if self.is_table:
-            return check_table_data(x, self.spec, "diffusion")
-        x = np.asarray(x, dtype="float32")
-        if x.shape[1:] != tuple(self.spec.shape) or len(x) == 0:
-            raise DataError(
-                f"diffusion: expected grid arrays of shape (n, {', '.join(map(str, self.spec.shape))}), got {x.shape}"
-            )
-        if not np.isfinite(x).all():
-            raise DataError("diffusion: grid arrays contain NaN or infinite values; fix the codec or the data")
-        return x
 
     def _training_conditions(self, x: np.ndarray, labels) -> np.ndarray:
         """The condition vector of each training sample: the label one-hots (grids), the
@@ -457,7 +447,7 @@ class Diffusion(SpecModel, keras.Model):
         up from the epoch's first rows); ``validation_split`` holds out the last samples and
         logs ``val_loss`` (the same loss with a fixed draw of steps and noise).
         ``labels``: label codes of ``x`` (grids with labels). History keys: ``loss`` (+ ``val_loss``)."""
-        x = self._check_data(x)
+        x = check_training_data(x, self.spec, "diffusion")
         cond = self._training_conditions(x, labels)
         if self.cond_segments:
             self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
@@ -475,7 +465,7 @@ class Diffusion(SpecModel, keras.Model):
         batch = int(min(batch_size, len(x)))
         steps_per_epoch = -(-len(x) // batch)
         momentum = self.options.ema_momentum(int(epochs) * steps_per_epoch)
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, use_ema=momentum > 0, ema_momentum=momentum or 0.99)
+        optimizer = optimizers.Adam(learning_rate=learning_rate, use_ema=momentum > 0, ema_momentum=momentum or 0.99)
         runner = StepRunner(self, [Phase("loss", self.denoising_loss, self.denoiser.trainable_variables, optimizer)],
                             self.options.jit_compile)
         orders: dict[int, np.ndarray] = {}
@@ -644,26 +634,16 @@ class DiffusionFamily(ModelFamily):
     label_layouts = ("grid",)  # a table's conditions are its own segments (condition_on)
     Options = DiffusionOptions
 
-    def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> Diffusion:
-        opts = as_options(options, DiffusionOptions)
-        self.check_spec(spec)
-        if opts.embedding_dim % 2:
-            raise UsageError(f"diffusion embedding_dim must be even, got {opts.embedding_dim}")
-        if spec.layout == "grid" and opts.condition_on:
+    model_class = Diffusion
+
+    def check_options(self, spec: DataSpec, options: DiffusionOptions) -> None:
+        if options.embedding_dim % 2:
+            raise UsageError(f"diffusion embedding_dim must be even, got {options.embedding_dim}")
+        if spec.layout == "grid" and options.condition_on:
             raise UsageError("diffusion condition_on applies to table data only; a grid's conditions are its labels")
-        if spec.layout == "grid" and opts.channels is not None and (not opts.channels or min(opts.channels) < 1):
+        if spec.layout == "grid" and options.channels is not None and (not options.channels or min(options.channels) < 1):
             raise UsageError("diffusion channels must list at least one positive width per resolution")
-        names = {s.name: s for s in spec.segments}
-        for name in opts.condition_on:
-            seg = names.get(name)
-            if seg is None or seg.kind == "continuous" or (seg.kind == "binary" and seg.size != 1):
-                choices = sorted(s.name for s in spec.segments if s.kind == "categorical" or (s.kind == "binary" and s.size == 1))
-                raise UsageError(
-                    f"diffusion condition_on names {name!r}, which is not a categorical or one-column binary segment; "
-                    f"choose from: {', '.join(choices) or 'none'}"
-                )
-        keras.utils.set_random_seed(int(seed))
-        return Diffusion(spec.to_json(), opts.model_dump(), int(seed), name="diffusion")
+        check_condition_on(spec, options.condition_on, self.name)
 
 
 family = DiffusionFamily()

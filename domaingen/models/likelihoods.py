@@ -12,11 +12,10 @@ log-likelihoods as backend tensors. Categorical segments of a table are scored b
 
 from __future__ import annotations
 
-import functools
 import math
 
 from .._quiet import keras_module
-from ._backend import backend_name
+from . import backends
 
 __all__ = [
     "use_tfp",
@@ -33,20 +32,14 @@ ops = keras.ops
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-@functools.lru_cache(maxsize=None)
 def _tfp():
-    try:
-        import tensorflow_probability as tfp
-
-        tfp.distributions.Normal  # noqa: B018  (forces the lazy import)
-        return tfp
-    except Exception:  # pragma: no cover - TFP missing or broken
-        return None
+    """tensorflow-probability where the backend uses it (``backends.probability``)."""
+    return backends.probability()
 
 
 def use_tfp() -> bool:
-    """True when the TensorFlow backend is active and tensorflow-probability imports."""
-    return backend_name() == "tensorflow" and _tfp() is not None
+    """True when the backend uses tensorflow-probability and it imports (TensorFlow)."""
+    return _tfp() is not None
 
 
 use_tfp()  # import TFP with the family modules, not inside the first traced training step

@@ -23,23 +23,24 @@ steps; no validation, no conditional VAE (its category frequencies come from the
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from .._quiet import keras_module
 from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from ._labels import check_label_codes, draw_labels, label_one_hot
-from ._options import SpecModel, as_options
-from ._backend import StatelessFunction, batched, fill_batches, in_row_chunks, resolve_jit, seed_state, to_numpy
+from ._options import SpecModel
+from . import backends, optimizers
+from ._sampling import batched, fill_batches, in_row_chunks, seed_state, to_numpy
 from ._random import standard_normal
 from ._loop import MAX_STEPS_PER_CALL, Phase, PrivateGradient, StepRunner, train_epochs
 from ..privacy import PoissonBatches, PrivateTraining, plan_dp_sgd, spent_record
-from ._table import TableLayout, check_table_data
-from .base import ModelFamily, Samples
+from ._table import TableLayout, check_training_data
+from .base import ModelFamily, Samples, check_condition_on
 from .layers import conv_decoder, conv_encoder, dense_network, grid_batch_cap
 from .likelihoods import bernoulli_nll, gaussian_nll, kl_standard_normal
 
@@ -142,7 +143,7 @@ class VAE(PrivateTraining, SpecModel, keras.Model):
         self.train_seed = keras.random.SeedGenerator(self.seed, name="train_seed")
         self.sample_seed = keras.random.SeedGenerator(self.seed + 1, name="sample_seed")
         self.built = True
-        self._fns: dict[str, StatelessFunction] = {}
+        self._fns: dict[str, Any] = {}
 
     # --- network ------------------------------------------------------------------
     def _clipped_log_sigma(self):
@@ -228,13 +229,6 @@ class VAE(PrivateTraining, SpecModel, keras.Model):
             )
 
     # --- training -------------------------------------------------------------------
-    def _check_data(self, x: np.ndarray) -> np.ndarray:
-        if self.is_table:
-            return check_table_data(x, self.spec, "vae")
-        x = np.asarray(x, dtype="float32")
-        if x.shape[1:] != self.spec.shape or len(x) == 0:
-            raise DataError(f"vae: expected grid arrays of shape (n, {', '.join(map(str, self.spec.shape))}), got {x.shape}")
-        return x
 
     def train_on(self, x, *, labels=None, epochs, batch_size, learning_rate, callbacks=(), validation_split=0.0, seed=0):
         """Minimise the negative ELBO with Adam. Each epoch visits every row once in a
@@ -242,7 +236,7 @@ class VAE(PrivateTraining, SpecModel, keras.Model):
         ``validation_split`` holds out the last rows, as ``Model.fit`` does, and logs
         ``val_loss`` (no sampling of z). ``labels``: the label codes of ``x`` (grids with
         labels). History keys: ``loss`` (+ ``val_loss``)."""
-        x = self._check_data(x)
+        x = check_training_data(x, self.spec, "vae")
         y = self._label_inputs(x, labels)
         keras.utils.set_random_seed(int(seed))
         if self.dp is not None:
@@ -257,7 +251,7 @@ class VAE(PrivateTraining, SpecModel, keras.Model):
             self.cond_frequencies.assign(self.layout.category_frequencies(x, self.cond_segments))
         batch = int(min(batch_size, len(x)))
         steps_per_epoch = -(-len(x) // batch)
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        optimizer = optimizers.Adam(learning_rate=learning_rate)
         runner = StepRunner(self, [Phase("loss", self.elbo_loss, self.trainable_variables, optimizer)], self.options.jit_compile)
         orders: dict[int, np.ndarray] = {}
 
@@ -272,7 +266,7 @@ class VAE(PrivateTraining, SpecModel, keras.Model):
 
         epoch_end = None
         if x_val is not None:
-            val_fn = StatelessFunction(self, lambda v, w, kl: self.elbo_loss(v, w, kl, training=False), jit=resolve_jit(self.options.jit_compile))
+            val_fn = backends.StatelessFunction(self, lambda v, w, kl: self.elbo_loss(v, w, kl, training=False), jit=backends.resolve_jit(self.options.jit_compile))
 
             def epoch_end(epoch, logs):
                 kl = np.float32(self.options.kl_weight(epoch, self.is_table))
@@ -304,7 +298,7 @@ class VAE(PrivateTraining, SpecModel, keras.Model):
         private = PrivateGradient(
             self.row_elbo, self._private_rows, plan.max_grad_norm, plan.noise_multiplier, plan.expected_batch_size, self.train_seed
         )
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        optimizer = optimizers.Adam(learning_rate=learning_rate)
         phase = Phase("loss", self.elbo_loss, self.trainable_variables, optimizer, private=private)
         runner = StepRunner(self, [phase], self.options.jit_compile)
 
@@ -366,14 +360,14 @@ class VAE(PrivateTraining, SpecModel, keras.Model):
 
     def _fn(self, name: str):
         if name not in self._fns:
-            jit = resolve_jit(self.options.jit_compile)
+            jit = backends.resolve_jit(self.options.jit_compile)
             fn = {
                 "sample": self._sample_fn,
                 "encode": self._encode_fn,
                 "decode_mode": lambda z, y, fixed, mask: self._decode_fn(z, fixed, mask, False, y=y),
                 "decode_sample": lambda z, y, fixed, mask: self._decode_fn(z, fixed, mask, True, y=y),
             }[name]
-            self._fns[name] = StatelessFunction(self, fn, seed_generator=self.sample_seed, jit=jit)
+            self._fns[name] = backends.StatelessFunction(self, fn, seed_generator=self.sample_seed, jit=jit)
         return self._fns[name]
 
     def _sample_fn(self, rows, fixed, mask, temperature):
@@ -474,7 +468,7 @@ class VAE(PrivateTraining, SpecModel, keras.Model):
     def encode(self, x: np.ndarray, batch_size: int = 65536, labels: np.ndarray | None = None) -> np.ndarray:
         """Posterior means of the latent codes of encoded data ``x`` (with its label
         codes ``labels`` on grids with labels)."""
-        x = self._check_data(x)
+        x = check_training_data(x, self.spec, "vae")
         y = self._label_inputs(x, labels)
         fn = self._fn("encode")
         return np.concatenate([to_numpy(fn(x[a:b], y[a:b])) for a, b in batched(len(x), batch_size)], axis=0)
@@ -525,24 +519,12 @@ class VAEFamily(ModelFamily):
     label_layouts = ("grid",)  # a table's conditions are its own categorical segments (condition_on)
     Options = VAEOptions
 
-    def build(self, spec: DataSpec, options: BaseModel | dict | None, seed: int) -> VAE:
-        opts = as_options(options, VAEOptions)
-        self.check_spec(spec)
-        names = {s.name: s for s in spec.segments}
-        for name in opts.condition_on:
-            seg = names.get(name)
-            if seg is None or seg.kind == "continuous" or (seg.kind == "binary" and seg.size != 1):
-                choices = sorted(
-                    s.name for s in spec.segments if s.kind == "categorical" or (s.kind == "binary" and s.size == 1)
-                )
-                raise UsageError(
-                    f"vae condition_on names {name!r}, which is not a categorical or one-column binary segment; "
-                    f"choose from: {', '.join(choices) or 'none'}"
-                )
-        if spec.layout == "grid" and opts.condition_on:
+    model_class = VAE
+
+    def check_options(self, spec: DataSpec, options: VAEOptions) -> None:
+        check_condition_on(spec, options.condition_on, self.name)
+        if spec.layout == "grid" and options.condition_on:
             raise UsageError("vae condition_on applies to table data only; remove it for grid data")
-        keras.utils.set_random_seed(int(seed))
-        return VAE(spec.to_json(), opts.model_dump(), int(seed), name="vae")
 
 
 family = VAEFamily()

@@ -6,7 +6,8 @@ import numpy as np
 from scipy import stats
 
 from domaingen._quiet import keras_module
-from domaingen.models._backend import StatelessFunction, in_row_chunks, seed_state
+from domaingen.models._sampling import in_row_chunks, seed_state
+from domaingen.models.backends import StatelessFunction
 from domaingen.models._random import TensorSeed, piece_seeds, standard_normal
 
 keras = keras_module()

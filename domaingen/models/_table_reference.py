@@ -13,8 +13,10 @@ the model, and tests hold the two equal given the same random numbers
 - binary: 1 when ``u < sigmoid(logit)``; greedy ``all``: 1 when ``logit > 0``.
 
 The fast path computes the same with every segment of a kind batched into one op
-(categories padded to one block, cumulative sums as small matrix products): measured by
-``benchmarks/table_sampling.py``.
+(categories padded to one block, cumulative sums as small matrix products), compiled
+with the model: ``benchmarks/table_sampling.py`` measured it 5.6x (in pieces, as the
+families sample) to 6.3x (one piece) faster than this reference on 100,000 rows of 33
+segments (2 CPU cores, TensorFlow), random numbers included.
 """
 
 from __future__ import annotations

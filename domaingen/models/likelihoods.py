@@ -7,7 +7,7 @@ the same values (tested); ``use_tfp()`` says which one is active.
 
 All functions return elementwise (Gaussian, Bernoulli) or per-row (KL) negative
 log-likelihoods as backend tensors. Categorical segments of a table are scored by
-``CategoryBlocks.row_nll`` (``_table.py``), which needs the table's layout.
+``CategoryBlocks.row_nll`` (``_table_fast.py``), which needs the table's layout.
 """
 
 from __future__ import annotations

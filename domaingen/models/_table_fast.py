@@ -7,7 +7,9 @@ so one op serves them all (``CategoryBlocks``), and sampling works on the transp
 
 - ``FastSampling.columns_given`` (sampling) = ``_table_reference.sample_rows`` (NumPy,
   segment by segment) given the same ``draws``; tested in ``tests/models/test_table.py``.
-  ``benchmarks/table_sampling.py`` measures the two.
+  ``benchmarks/table_sampling.py``: 5.6x (in pieces, as the families sample) to 6.3x (one
+  piece) the reference's rows/s, random numbers included (100,000 rows of 33 segments, 2
+  CPU cores, TensorFlow).
 - ``CategoryBlocks.draw``: inverse-CDF draws whose cumulative sums and "first category
   above the threshold" step are batched products with small constant matrices, measured
   4-8x faster than TensorFlow's ``cumsum`` over a middle axis; past 64 categories it falls

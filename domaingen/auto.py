@@ -122,7 +122,6 @@ def recipe_for(recipe: Any, family: str) -> Any:
     """``recipe`` with ``model.family: family``, that family's options and data options
     from ``auto``'s: the recipe ``family: <family>`` would be."""
     from . import registry
-    from .recipe import recipe_from_dict
 
     document = copy.deepcopy(recipe.document)
     auto: AutoOptions = recipe.family_options
@@ -130,7 +129,7 @@ def recipe_for(recipe: Any, family: str) -> Any:
     data = document.setdefault("data", {})
     data["options"] = data_options_for(plugin, data.get("options") or {}, auto, family)
     document["model"] = {"family": family, "options": copy.deepcopy(auto.family_options.get(family, {}))}
-    return recipe_from_dict(document, base_dir=recipe.base_dir, source=recipe.source)
+    return recipe.with_document(document)
 
 
 def select_family(recipe: Any, train_raw: Any, train: Callable[[Any, Path, Any], Any]) -> tuple[Any, dict[str, Any]]:

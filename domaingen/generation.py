@@ -25,6 +25,7 @@ from .cores import share_cores, worker_share
 from .errors import DataError, UsageError
 from .files import atomic_path, folder_lock, remove_temporaries, sha256_file
 from .progress import ProgressReporter
+from .ray_engine import run_shards
 from .records import generate_counted, requested_total
 from .training import derive_seed
 
@@ -321,11 +322,9 @@ def _run_with_ray(bundle, opts, todo, sizes, seed, batch_size, fmt, out_dir, wor
     """The ``ray`` engine (``ray_engine.run_shards``, in-process or on a cluster); at the end,
     under the folder's lock, clear the temporaries of workers killed mid-write (their
     shards were retried)."""
-    from .ray_engine import run_shards
-
     out = Path(out_dir).resolve()
     try:
-        yield from run_shards(str(Path(bundle.path).resolve()), opts, todo, sizes, seed, batch_size, fmt, str(out), workers)
+        yield from run_shards(_run_shard_in_worker, str(Path(bundle.path).resolve()), opts, todo, sizes, seed, batch_size, fmt, str(out), workers)
     finally:
         remove_temporaries(out, descend=lambda name: _SHARD_NAME.fullmatch(name) is not None)
 

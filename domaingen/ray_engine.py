@@ -20,7 +20,7 @@ import os
 import secrets
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,12 @@ def use_address(address: str | None) -> Iterator[None]:
         _ADDRESS.reset(token)
 
 
-def run_shards(bundle_path: str, opts: dict[str, Any], todo: list[int], sizes: list[int], seed: int, batch_size: int,
-               fmt: str, out_dir: str, workers: int) -> Iterator[dict[str, Any]]:
-    """Run the shards ``todo`` as Ray tasks; yield each one's manifest entry as it completes.
+def run_shards(run_shard: Callable[..., dict[str, Any]], bundle_path: str, opts: dict[str, Any], todo: list[int], sizes: list[int],
+               seed: int, batch_size: int, fmt: str, out_dir: str, workers: int) -> Iterator[dict[str, Any]]:
+    """Run the shards ``todo`` as Ray tasks, each calling ``run_shard(bundle_path, opts, k,
+    count, seed, batch_size, fmt, out_dir)`` (the generation engine's worker entry, passed
+    in so that this module does not import it back); yield each one's manifest entry as it
+    completes.
 
     At most ``workers`` shards run at once when ``workers > 1``, else two per CPU of the
     cluster are queued. After a failure no new shard starts; those running finish (and are
@@ -61,27 +64,27 @@ def run_shards(bundle_path: str, opts: dict[str, Any], todo: list[int], sizes: l
             check_shared_paths(ray, out_dir, bundle_path)
         task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_shard_task)
         limit = workers if workers > 1 else max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
-        yield from _schedule(ray, task, (bundle_path, opts, seed, batch_size, fmt, out_dir), todo, sizes, limit)
+        yield from _schedule(ray, task, (run_shard, bundle_path, opts, seed, batch_size, fmt, out_dir), todo, sizes, limit)
     finally:
         if owned:
             ray.shutdown()
 
 
-def _shard_task(bundle_path: str, opts: dict[str, Any], k: int, count: int, seed: int, batch_size: int, fmt: str, out_dir: str) -> dict[str, Any]:
-    """The Ray task: shard ``k``, with the bundle loaded once per worker process, whose
-    thread pools are sized to the one CPU the task holds (set before Keras is imported)."""
+def _shard_task(run_shard: Callable[..., dict[str, Any]], bundle_path: str, opts: dict[str, Any], k: int, count: int, seed: int,
+                batch_size: int, fmt: str, out_dir: str) -> dict[str, Any]:
+    """The Ray task: shard ``k`` by ``run_shard`` (which loads the bundle once per worker
+    process), with the thread pools sized to the one CPU the task holds (set before Keras
+    is imported: importing ``run_shard``'s module does not import it)."""
     from .cores import share_cores
 
     share_cores(1)
-    from .generation import _run_shard_in_worker
-
-    return _run_shard_in_worker(bundle_path, opts, k, count, seed, batch_size, fmt, out_dir)
+    return run_shard(bundle_path, opts, k, count, seed, batch_size, fmt, out_dir)
 
 
 def _schedule(ray: Any, task: Any, common: tuple, todo: list[int], sizes: list[int], limit: int) -> Iterator[dict[str, Any]]:
     """Keep ``limit`` shard tasks in flight; yield entries as they complete; raise the first
     failure once the tasks already running have ended."""
-    bundle_path, opts, seed, batch_size, fmt, out_dir = common
+    run_shard, bundle_path, opts, seed, batch_size, fmt, out_dir = common
     queue = collections.deque(todo)
     running: dict[Any, int] = {}
     failures: list[tuple[int, BaseException]] = []
@@ -90,7 +93,7 @@ def _schedule(ray: Any, task: Any, common: tuple, todo: list[int], sizes: list[i
         while queue or running:
             while queue and not failures and len(running) < limit:
                 k = queue.popleft()
-                running[task.remote(bundle_path, opts, k, sizes[k], seed, batch_size, fmt, out_dir)] = k
+                running[task.remote(run_shard, bundle_path, opts, k, sizes[k], seed, batch_size, fmt, out_dir)] = k
             if not running:
                 break
             [ready], _ = ray.wait(list(running), num_returns=1)

@@ -195,9 +195,11 @@ class Recipe:
 
     def with_seed(self, seed: int) -> "Recipe":
         """A copy of this recipe with another seed."""
-        return recipe_from_dict(
-            _set_path(copy.deepcopy(self.document), ("seed",), seed), base_dir=self.base_dir, source=self.source
-        )
+        return self.with_document(_set_path(copy.deepcopy(self.document), ("seed",), seed))
+
+    def with_document(self, document: dict[str, Any]) -> "Recipe":
+        """The recipe ``document`` describes, validated, with this one's folder and source."""
+        return recipe_from_dict(document, base_dir=self.base_dir, source=self.source)
 
     def to_yaml(self) -> str:
         """The resolved recipe as YAML text (what a bundle stores)."""

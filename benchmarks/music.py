@@ -64,6 +64,7 @@ SIZES = {
 
 
 def bench_generate(pieces, codec, family_name: str, n: int, epochs: int, size: str = "small") -> float | None:
+    from domaingen import registry
     from domaingen.errors import DomaingenError
     from domaingen_plugins.music import plugin
     from domaingen_plugins.music.options import MusicGenerateOptions

@@ -44,8 +44,6 @@ import importlib.util
 import json
 import multiprocessing as mp
 import os
-import queue
-import resource
 import sys
 import tempfile
 import time

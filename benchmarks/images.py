@@ -17,7 +17,7 @@ For every (variant, image size) pair, in a fresh process, on scikit-learn's 1,79
 Variants: ``dcgan`` (the ``gan`` family's class-conditional DCGAN: batch-normalised
 generator, projection critic, non-saturating loss), ``wgan-gp`` (the same networks with
 the WGAN-GP loss), ``vae`` (class-conditional conv VAE), ``diffusion`` (class-conditional
-U-Net, DDIM with 20 steps and guidance 1; ``--model-options '{"steps": 10}'`` changes them).
+U-Net, DDIM with 20 steps and guidance 0.5; ``--model-options '{"steps": 10}'`` changes them).
 
     python benchmarks/images.py                                   # all variants, 8x8 and 28x28
     python benchmarks/images.py --variants dcgan --sizes 8 --epochs 8=300
@@ -44,7 +44,7 @@ VARIANTS = {  # (family, model.options, learning rate): the settings of the reci
     "dcgan": ("gan", {"loss": "standard", "noise_dim": 32, "conv_filters": [32, 64]}, 2e-4),
     "wgan-gp": ("gan", {"loss": "wgan-gp", "noise_dim": 32, "conv_filters": [32, 64]}, 5e-4),
     "vae": ("vae", {"latent_dim": 16, "beta": 2.0, "conv_filters": [32, 64]}, 2e-3),
-    "diffusion": ("diffusion", {"label_dropout": 0.15, "steps": 20, "guidance": 1.0}, 2e-3),  # channels: default_channels ([16, 32] at 8x8)
+    "diffusion": ("diffusion", {"label_dropout": 0.15, "steps": 20, "guidance": 0.5}, 2e-3),  # channels: default_channels ([16, 32] at 8x8)
 }
 
 

@@ -130,7 +130,7 @@ class DataSpec:
             if flag is None or flag.kind == "continuous" or flag is seg:
                 raise ValueError(f"segment {seg.name!r}: missing_when must name another binary or categorical segment")
             top = 2 if flag.kind == "binary" else flag.size
-            if flag.kind == "binary" and flag.size != 1 or not all(0 <= c < top for c in seg.missing_codes):
+            if (flag.kind == "binary" and flag.size != 1) or not all(0 <= c < top for c in seg.missing_codes):
                 raise ValueError(f"segment {seg.name!r}: missing_codes must be codes of segment {flag.name!r}")
 
     def missing_rows(self, x, seg: Segment):

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from .._quiet import keras_module
 from ..errors import UsageError
-from ..plugin import NoOptions, StrictModel
+from ..plugin import NoOptions, StrictModel, as_options
 from ..spec import DataSpec
 
 __all__ = ["ModelFamily", "GenerativeModel", "Samples", "NoControls", "check_condition_on"]
@@ -60,9 +61,6 @@ class ModelFamily(ABC):
         (a ``SpecModel``). A family that builds otherwise overrides this."""
         if self.model_class is None:
             raise NotImplementedError(f"{type(self).__name__} names no model_class; set it or override build")
-        from .._quiet import keras_module
-        from ..plugin import as_options
-
         opts = as_options(options, self.Options)
         self.check_spec(spec)
         self.check_options(spec, opts)

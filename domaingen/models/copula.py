@@ -189,7 +189,8 @@ class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
 
         sigma = calibrate(event, privacy.epsilon, privacy.delta, privacy.accountant, prior)
         sigma_m, sigma_c = sigma / math.sqrt(share), sigma / math.sqrt(1.0 - share)
-        counts = self._noisy_histograms(x, rng, sigma_m * math.sqrt(d))
+        present = self._present_rows(x)
+        counts = self._noisy_histograms(x, present, rng, sigma_m * math.sqrt(d))
         n_hat = max(1.0, float(np.mean([c.sum() for c in counts])))
         eps = 0.5 / n_hat
         z_max = float(min(special.ndtri(1.0 - eps), _Z_MAX))
@@ -213,7 +214,6 @@ class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
                 thresholds.extend(cdf[1:-1])
                 u = cdf[cats] + (cdf[cats + 1] - cdf[cats]) * rng.random(len(x))
             z[:, j] = special.ndtri(np.clip(u, eps, 1.0 - eps))
-        present = self._present_rows(x)
         if present is not None:
             z[~present] = 0.0  # placeholders add nothing to the outer products
         corr = self._noisy_correlation(z, rng, sigma_c)
@@ -234,14 +234,13 @@ class GaussianCopula(PrivateTraining, SpecModel, keras.Model):
         })
         return {"loss": [0.0]}
 
-    def _noisy_histograms(self, x, rng, std):
+    def _noisy_histograms(self, x, present, rng, std):
         """Per latent dimension, its histogram (bins, categories, 0/1) plus N(0, std²), at least 0
         (all zero: flat). The floor of 1e-6 per bin keeps each CDF strictly increasing."""
         out = []
         edges = np.linspace(-1.0, 1.0, self.options.dp_bins + 1)
-        present = self._present_rows(x)  # placeholders are not counted: a row still adds at most 1 per dimension
         for j, (kind, s, i) in enumerate(self._dims):
-            rows = x if present is None else x[present[:, j]]
+            rows = x if present is None else x[present[:, j]]  # placeholders are not counted: a row still adds at most 1
             if kind == "continuous":
                 counts = np.histogram(np.clip(rows[:, s.start + i], -1.0, 1.0), bins=edges)[0]
             elif kind == "categorical":
@@ -397,9 +396,9 @@ def _pairwise_correlation(z: np.ndarray, present: np.ndarray, shrinkage: float) 
     sums = zm.T @ m  # sums[i, j]: sum of z_i over rows where both are present
     squares = (zm * zm).T @ m
     cov = count * cross - sums * sums.T
-    var_i, var_j = count * squares - sums**2, (count * squares - sums**2).T
+    var = count * squares - sums**2  # var[i, j]: of z_i over the rows where both are present
     with np.errstate(invalid="ignore", divide="ignore"):
-        corr = cov / np.sqrt(var_i * var_j)
+        corr = cov / np.sqrt(var * var.T)
     corr[~np.isfinite(corr) | (count < 3)] = 0.0
     np.fill_diagonal(corr, 1.0)
     corr = np.clip(corr, -1.0, 1.0)

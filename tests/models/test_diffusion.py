@@ -38,6 +38,12 @@ def multinomial_model():
 
 
 @pytest.fixture(scope="module")
+def conditional_model():
+    x = dependent_table(3000)  # colour decides x: 0 -> -2, 1 -> 0, 2 -> +2
+    return _table_model(x, {"condition_on": ["colour"], "label_dropout": 0.15}, epochs=40)
+
+
+@pytest.fixture(scope="module")
 def grid_model():
     x, codes = labelled_grids(1500)
     model = diffusion.family.build(GRID_SPEC, GRID, 0)
@@ -96,9 +102,12 @@ def test_multinomial_fused_equals_loop_and_seeds_reproduce(multinomial_model, tm
     np.testing.assert_array_equal(loaded.generate(200, seed=2), multinomial_model.generate(200, seed=2))
 
 
-def test_fused_sampler_equals_the_reference_loop(table_model, grid_model):
+def test_fused_sampler_equals_the_reference_loop(table_model, conditional_model, grid_model):
     for model, controls in ((table_model, {"steps": 12}), (table_model, {"steps": 7, "eta": 0.8}),
-                            (grid_model, {"steps": 10, "guidance": 2.0, "eta": 0.5})):
+                            (conditional_model, {"steps": 8, "guidance": 0.0}),  # embeddings by distinct condition
+                            (conditional_model, {"steps": 8, "guidance": 1.5, "guidance_interval": (0.2, 3.0)}),
+                            (grid_model, {"steps": 10, "guidance": 2.0, "eta": 0.5}),
+                            (grid_model, {"steps": 10, "guidance": 2.0, "guidance_interval": (0.3, 2.0)})):
         fused = model.sample(300, seed=5, controls=controls)
         loop = model.sample(300, seed=5, controls=controls, sampler="loop")
         np.testing.assert_array_equal(fused.labels, loop.labels)
@@ -136,9 +145,8 @@ def test_save_load_gives_identical_samples(table_model, grid_model, tmp_path):
             np.testing.assert_array_equal(a.labels, b.labels)
 
 
-def test_table_conditions_fix_their_segment_and_steer_the_rest():
-    x = dependent_table(3000)  # colour decides x: 0 -> -2, 1 -> 0, 2 -> +2
-    model = _table_model(x, {"condition_on": ["colour"], "label_dropout": 0.15}, epochs=40)
+def test_table_conditions_fix_their_segment_and_steer_the_rest(conditional_model):
+    model = conditional_model
     assert model.conditions_honoured({"colour": 2, "flag": 1}) == {"colour": 2}
     for colour, mean in enumerate((-2.0, 0.0, 2.0)):
         g = model.generate(2000, seed=colour, conditions={"colour": colour}, controls={"guidance": 1.0})
@@ -176,6 +184,32 @@ def test_guidance_raises_conditional_accuracy():
 
     plain, guided = accuracy(0.0), accuracy(3.0)
     assert guided > plain + 0.05 and guided > 0.9
+
+
+def test_guided_span_picks_the_steps_of_the_interval():
+    schedule = diffusion.ddim_schedule(diffusion.cosine_alpha_bar(1000), 20, eta=0.0)
+    sigma = np.sqrt((1 - schedule["ab"].astype("float64")) / schedule["ab"])
+    assert diffusion.guided_span(schedule, None) == (0, 20)
+    first, stop = diffusion.guided_span(schedule, (0.3, 2.0))
+    assert np.all((sigma[first:stop] > 0.3) & (sigma[first:stop] <= 2.0))
+    assert sigma[first - 1] > 2.0 and sigma[stop] <= 0.3 and stop - first == 10
+    assert diffusion.guided_span(schedule, (1e6, 2e6)) == (0, 0)
+
+
+def test_guidance_interval_guides_exactly_its_steps(grid_model):
+    def sample(**controls):
+        return grid_model.sample(200, seed=4, controls={"steps": 10, "guidance": 2.0, **controls}).x
+
+    everywhere = sample()
+    np.testing.assert_array_equal(sample(guidance_interval=(0.0, 1e9)), everywhere)
+    nowhere = sample(guidance_interval=(1e6, 2e6))
+    np.testing.assert_array_equal(nowhere, sample(guidance=0.0))
+    middle = sample(guidance_interval=(0.3, 2.0))
+    assert not np.array_equal(middle, everywhere) and not np.array_equal(middle, nowhere)
+    with pytest.raises(UsageError, match="guidance_interval"):
+        sample(guidance_interval=(2.0, 1.0))
+    with pytest.raises(UsageError, match="guidance_interval"):
+        diffusion.family.build(GRID_SPEC, {**GRID, "guidance_interval": [-1.0, 1.0]}, 0)
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ processes and prints medians, with the spread of the training-speed ratio.
     python benchmarks/tabular.py --families vae --rows 1000000 --epochs 1 --n-synthetic 100000
     python benchmarks/tabular.py --families vae,gan,diffusion --sample-rows 20000 --sample-timings 1 --no-sdv
     python benchmarks/tabular.py --families copula,vae,gan,diffusion --datasets coded,blocks --epochs 100
+    python benchmarks/tabular.py --families vae,diffusion,diffusion-distilled --no-sdv   # the one-step student beside DDIM
 """
 
 from __future__ import annotations
@@ -119,10 +120,24 @@ def make_blocks_table(rows: int, path: Path, seed: int = 0) -> Path:
 BUILT = {"coded": make_coded_table, "blocks": make_blocks_table}
 
 
+# --families also takes these names: a family with options of its own, benchmarked as a
+# row of its own (--family-options etc. of the family, then of the variant, apply)
+VARIANTS = {"diffusion-distilled": ("diffusion", {"distill": True})}
+
+
+def _for(option: str, family: str) -> dict:
+    """A JSON ``{family: settings}`` option's settings for ``family`` (a variant also
+    takes its base family's, overridden by its own)."""
+    table = json.loads(option)
+    base = VARIANTS.get(family, (family,))[0]
+    return {**table.get(base, {}), **table.get(family, {})} if base != family else table.get(family, {})
+
+
 def _document(dataset: str, source: str, family: str, args) -> dict:
     target, task = TARGETS[dataset]
+    base, variant_options = VARIANTS.get(family, (family, {}))
     data_options = {"transform": "quantile"} if family == "copula" else {}
-    data_options.update(json.loads(args.family_data_options).get(family, {}))
+    data_options.update(_for(args.family_data_options, family))
     if dataset == "large":
         data_options["columns"] = {"patient_id": {"type": "id"}}
     return {
@@ -130,9 +145,10 @@ def _document(dataset: str, source: str, family: str, args) -> dict:
         "name": f"bench-{family}-{dataset}",
         "seed": args.seed,
         "data": {"plugin": "tabular", "source": source, "options": data_options},
-        "model": {"family": family, "options": {**json.loads(args.model_options), **json.loads(args.family_options).get(family, {})}},
+        "model": {"family": base, "options": {**json.loads(args.model_options), **variant_options,
+                                              **_for(args.family_options, family)}},
         "train": {**{"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate},
-                  **json.loads(args.family_train).get(family, {})},
+                  **_for(args.family_train, family)},
         "generate": {"n": args.n_synthetic, "batch_size": 50_000, "format": "parquet"},
         "evaluate": {"enabled": True, "holdout": 0.2, "options": {"target": target, "task": task}},
     }
@@ -152,7 +168,7 @@ def bench_one(family: str, dataset: str, source: str, args) -> dict:
     from domaingen import registry
 
     for name in (registry.get_plugin("tabular").auto_families if family == "auto" else [family]):  # auto: its candidates
-        registry.get_family(name)  # import the family (and Keras) before the baseline
+        registry.get_family(VARIANTS.get(name, (name,))[0])  # import the family (and Keras) before the baseline
     import sklearn.cluster  # noqa: F401  (the codec's k-means++; SDV's libraries are imported before its clock too)
     baseline = _rss_mib()
     recipe, train, holdout = _recipe_and_data(family, dataset, source, args)
@@ -286,15 +302,15 @@ def _fmt(v, spec):
 
 
 def print_table(rows: list[dict]) -> None:
-    head = f"{'family':8} {'dataset':14} {'rows':>9} {'fit s':>8} {'bundle s':>8} {'peak MiB':>9} {'+MiB':>7} {'rows/s':>10} {'model r/s':>10} {'quality':>8} {'shapes':>7} {'pairs':>7} {'q sdv':>7} {'privacy':>8} {'ML eff.':>8}"
+    head = f"{'family':19} {'dataset':14} {'rows':>9} {'fit s':>8} {'bundle s':>8} {'peak MiB':>9} {'+MiB':>7} {'rows/s':>10} {'model r/s':>10} {'quality':>8} {'shapes':>7} {'pairs':>7} {'q sdv':>7} {'privacy':>8} {'ML eff.':>8}"
     print(head)
     print("-" * len(head))
     for r in rows:
         if "error" in r:
-            print(f"{r['family']:8} {r['dataset']:14} ERROR {r['error']}")
+            print(f"{r['family']:19} {r['dataset']:14} ERROR {r['error']}")
             continue
         print(
-            f"{r['family']:8} {r['dataset']:14} {r['rows']:>9} {r['fit_s']:>8.2f} {r['bundle_s']:>8.2f} {r['peak_rss_mib']:>9.0f} "
+            f"{r['family']:19} {r['dataset']:14} {r['rows']:>9} {r['fit_s']:>8.2f} {r['bundle_s']:>8.2f} {r['peak_rss_mib']:>9.0f} "
             f"{r['rss_growth_mib']:>7.0f} {r['sample_rows_per_s']:>10.0f} {r['model_rows_per_s']:>10.0f} {_fmt(r['quality'], '8.3f')} "
             f"{_fmt(r.get('shapes'), '7.3f')} {_fmt(r.get('pairs'), '7.3f')} {_fmt(r.get('quality_sdv_types'), '7.3f')} {_fmt(r['privacy'], '8.3f')} {_fmt(r['ml_efficacy'], '8.3f')}"
         )

@@ -269,7 +269,9 @@ def grid_unet(
         if level > 0:
             h = keras.layers.UpSampling2D(2, interpolation="nearest")(h)
             h = keras.layers.Conv2D(channels[level - 1], 3, padding="same", name=f"{name}_upsample{level}")(h)
-    h = GroupNorm(_groups(channels[0]), epsilon=1e-5, name=f"{name}_out_norm")(h)
+    # Keras' own layer here: a saved model's weights are found by their layer's class
+    # name in the functional model's list, so bundles saved before GroupNorm keep loading
+    h = keras.layers.GroupNormalization(_groups(channels[0]), epsilon=1e-5, name=f"{name}_out_norm")(h)
     h = keras.layers.Activation("silu")(h)
     h = keras.layers.Conv2D(c_, 3, padding="same", name=f"{name}_out")(h)
     if pad_h or pad_w:

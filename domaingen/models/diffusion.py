@@ -37,6 +37,7 @@ from ..errors import DataError, UsageError
 from ..plugin import StrictModel
 from ..spec import DataSpec
 from . import backends, optimizers
+from ._distillation import train_student
 from ._sampling import batched, fill_batches, in_row_chunks, seed_state, to_numpy
 from ._labels import check_label_codes, draw_labels, label_one_hot
 from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
@@ -155,8 +156,15 @@ class DiffusionOptions(StrictModel):
         description="momentum of the exponential moving average of the weights kept for sampling; "
         "None: 1 - 10 / training steps (at most 0.999; off below 100 steps); 0: off",
     )
+    distill: bool = Field(
+        False, description="after training, distil the deterministic sampler at the default steps and guidance "
+        "into a one-step student network (sampling then takes one pass; control distilled)",
+    )
+    distill_samples: int = Field(10000, ge=256, le=1_000_000, description="teacher samples the student is fitted to")
+    distill_epochs: int = Field(15, ge=1, le=10000, description="epochs over the teacher samples")
+    distill_batch_size: int = Field(1024, ge=1, le=65536, description="teacher samples per student step")
     jit_compile: bool | None = Field(
-        None, description="XLA on TensorFlow (JAX always compiles); None: off for training, on for sampling"
+        None, description="XLA on TensorFlow (JAX always compiles); None: off for training, on for sampling on an accelerator"
     )
     steps_per_call: int = Field(MAX_STEPS_PER_CALL, ge=1, description="most training batches per compiled call")
 
@@ -177,6 +185,10 @@ class DiffusionControls(StrictModel):
         None, description="noise levels (low, high] of σ where guidance applies (None: the model's option)"
     )
     temperature: float = Field(1.0, ge=0.0, le=10.0, description="standard deviation of the starting noise")
+    distilled: bool | None = Field(
+        None, description="sample with the distilled one-step student; None: when the model has one and no "
+        "steps, eta, guidance or guidance_interval is given",
+    )
 
 
 @keras.saving.register_keras_serializable(package="domaingen")
@@ -210,21 +222,17 @@ class Diffusion(SpecModel, keras.Model):
             self.cat_mask = np.zeros(self.spec.width, bool)
             for a, b in self.cat_segments:
                 self.cat_mask[a:b] = True
-            self.denoiser = table_mlp(
-                self.spec.width, self.cond_dim + 1, o.hidden, o.depth,
-                embedding_dim=o.embedding_dim, dropout=o.dropout, name="denoiser",
-            )
-            self.by_condition = TableMLPByCondition(self.denoiser)
+            self.denoiser = self._network("denoiser")
         else:
             self.layout = None
             self.cond_segments = []
             self.multinomial, self.cat_segments = False, []
             self.cond_dim = self.spec.label_width
             self.channels = list(o.channels) if o.channels else default_channels(shape)
-            self.denoiser = grid_unet(
-                shape, self.cond_dim + 1, self.channels, blocks=o.blocks, attention=o.attention,
-                embedding_dim=o.embedding_dim, dropout=o.dropout, name="denoiser",
-            )
+            self.denoiser = self._network("denoiser")
+        self.by_condition = TableMLPByCondition(self.denoiser) if self.is_table else None
+        self.student = self._network("student") if o.distill else None  # the one-step sampler
+        self.student_by_condition = TableMLPByCondition(self.student) if self.is_table and o.distill else None
         self.alpha_bar = cosine_alpha_bar(o.timesteps)
         self.freq_dim = sum(TableLayout.frequency_width(s) for s in self.cond_segments)
         self.cond_frequencies = self.add_weight(
@@ -240,6 +248,15 @@ class Diffusion(SpecModel, keras.Model):
         self.val_seed = keras.random.SeedGenerator(self.seed + 2, name="val_seed")
         self.built = True
         self._fns: dict[tuple, Any] = {}
+
+    def _network(self, name: str):
+        """A denoising network for the layout: the table MLP or the grid U-Net."""
+        o = self.options
+        if self.is_table:
+            return table_mlp(self.spec.width, self.cond_dim + 1, o.hidden, o.depth,
+                             embedding_dim=o.embedding_dim, dropout=o.dropout, name=name)
+        return grid_unet(self.spec.shape, self.cond_dim + 1, self.channels, blocks=o.blocks, attention=o.attention,
+                         embedding_dim=o.embedding_dim, dropout=o.dropout, name=name)
 
     # --- the diffusion space ------------------------------------------------------------
     def to_space(self, x: np.ndarray) -> np.ndarray:
@@ -391,12 +408,13 @@ class Diffusion(SpecModel, keras.Model):
     def _fn(self, key: tuple):
         if key not in self._fns:
             kind = key[0]
-            # XLA: off for the validation loss like the training steps; on by default for
-            # the sampling pieces (measured on 2 cores: the fused 8x8 U-Net loop 1.8-2.6x
-            # faster than a TF graph, whose many small GroupNorm / SiLU kernels dominate),
-            # except the noise draw: TensorFlow's stateless normals under XLA on a CPU took
-            # 14.6 µs a 32-column row against 0.3 µs as a TF graph (13 % of a table's sampling)
-            jit = backends.resolve_jit(self.options.jit_compile, default=kind not in ("val", "noise"))
+            # XLA: off on a CPU, as for the training steps; on an accelerator for the
+            # sampling pieces, where fusing the many small kernels pays. Measured on 2 CPU
+            # cores (TensorFlow graph against XLA, fused sampler, 20 steps): the 8x8 U-Net
+            # 545 against 228 images/s with guidance, once its GroupNorm reduces over the
+            # contiguous axes (denoisers.GroupNorm); the 128-wide table MLP 24,500 against
+            # 12,400 rows/s; TensorFlow's stateless normals 0.3 against 14.6 µs a 32-value row
+            jit = backends.resolve_jit(self.options.jit_compile, default=kind != "val" and backends.on_accelerator())
             if kind == "noise":
                 _, steps, stochastic = key
                 fn = lambda rows, temperature: self._draw_noise(rows, temperature, steps, stochastic)  # noqa: E731
@@ -409,11 +427,16 @@ class Diffusion(SpecModel, keras.Model):
             elif kind == "finish":
                 self._fns[key] = backends.StatelessFunction(self, self._finish, jit=jit)
             elif kind == "fused":  # one function per batch size: its pieces are cut statically
-                _, span, stochastic, rows, by_condition = key
+                _, span, stochastic, rows, by_condition, finish = key
                 self._fns[key] = backends.StatelessFunction(
-                    self, lambda *a: self._fused(*a, span=span, stochastic=stochastic, rows=rows, by_condition=by_condition),
+                    self, lambda *a: self._fused(*a, span=span, stochastic=stochastic, rows=rows,
+                                                 by_condition=by_condition, finish=finish),
                     jit=jit
                 )
+            elif kind == "student":
+                _, rows, by_condition = key
+                self._fns[key] = backends.StatelessFunction(
+                    self, lambda *a: self._student_sample(*a, rows=rows, by_condition=by_condition), jit=jit)
             elif kind == "val":
                 self._fns[key] = backends.StatelessFunction(
                     self, lambda x, c: self.denoising_loss(x, c, seed=self.val_seed, training=False),
@@ -454,13 +477,14 @@ class Diffusion(SpecModel, keras.Model):
         return columns
 
     def _fused(self, start, noise, cond, t, ab, ab_prev, sigma, guidance, distinct, index, *,
-               span: tuple[int, int], stochastic: bool, rows: int, by_condition: bool):
+               span: tuple[int, int], stochastic: bool, rows: int, by_condition: bool, finish: bool = True):
         """Every DDIM step in compiled ``fori_loop``s per piece of the batch of ``rows``
         samples (``in_row_chunks``: independent pieces run side by side on TensorFlow's
         inter-op threads; a static ``rows`` cuts them statically, never into empty pieces):
         one loop over the steps before the guided ``span``, one over it, one after it.
         ``by_condition``: a table's rows take their embeddings from their ``distinct``
-        condition (``index``) rather than one per row (``TableMLPByCondition``)."""
+        condition (``index``) rather than one per row (``TableMLPByCondition``).
+        ``finish``: decode to the DataSpec's layout (else the last x̂0 as diffused)."""
         steps = ops.shape(t)[0]
         first, stop = span
 
@@ -479,7 +503,8 @@ class Diffusion(SpecModel, keras.Model):
                 x = run(0, first, False, x)
             if stop > first:
                 x = run(first, stop, True, x)
-            return self._finish(run(stop, steps, False, x), c)
+            x = run(stop, steps, False, x)
+            return self._finish(x, c) if finish else x
 
         return in_row_chunks(piece, int(rows), chunks=1 if backends.on_accelerator() else FUSED_PIECES)
 
@@ -557,6 +582,11 @@ class Diffusion(SpecModel, keras.Model):
         )
         if momentum > 0:
             optimizer.finalize_variable_values(self.denoiser.trainable_variables)  # sample with the averaged weights
+        if self.student is not None:
+            history["distill_loss"] = train_student(
+                self, cond, samples=self.options.distill_samples, epochs=self.options.distill_epochs,
+                batch_size=self.options.distill_batch_size, learning_rate=learning_rate, seed=seed,
+            )
         return history
 
     # --- generation -------------------------------------------------------------------
@@ -623,6 +653,8 @@ class Diffusion(SpecModel, keras.Model):
         codes, cond, conditioned = self._sampling_conditions(n, seed, conditions, labels)
         if n <= 0:
             return Samples(np.zeros((0, *self.spec.shape), "float32"), codes)
+        if self._uses_student(c):
+            return Samples(self._sample_with_student(n, seed, cond, np.float32(c.temperature), batch_size), codes)
         interval = o.guidance_interval if c.guidance_interval is None else c.guidance_interval
         check_interval(interval, "sampling controls of the diffusion family")
         schedule = ddim_schedule(self.alpha_bar, steps, eta)
@@ -639,11 +671,10 @@ class Diffusion(SpecModel, keras.Model):
             part = np.concatenate([cond[a:b], np.zeros((rows - (b - a), cond.shape[1]), "float32")])
             start, noise = noise_fn(part, temperature, state=seed_state(seed, k))
             if sampler == "fused":
-                distinct, index = self._distinct_conditions(part)
-                out = self._fn(("fused", span, stochastic, rows, distinct is not None))(
+                known = self._distinct_conditions(part)
+                out = self._fn(("fused", span, stochastic, rows, known is not None, True))(
                     start, noise, part, schedule["t"], schedule["ab"], schedule["ab_prev"], schedule["sigma"], guidance,
-                    np.zeros((1, 1), "float32") if distinct is None else distinct,
-                    np.zeros(rows, "int32") if index is None else index,
+                    *(known or self._no_distinct(rows)),
                 )
             else:
                 out = self.sample_loop(start, noise, part, schedule, guidance, span, stochastic)
@@ -654,16 +685,87 @@ class Diffusion(SpecModel, keras.Model):
 
     def _distinct_conditions(self, cond: np.ndarray):
         """``(distinct, index)``: a table's distinct condition rows, padded with zero rows
-        to a power of two (few distinct shapes to compile), and each row's index; ``(None,
-        None)`` for grids, unconditioned tables, or more than ``MAX_DISTINCT_CONDITIONS``."""
+        to a power of two (few distinct shapes to compile), and each row's index; None
+        for grids, unconditioned tables, or more than ``MAX_DISTINCT_CONDITIONS``."""
         if not (self.is_table and self.cond_dim):
-            return None, None
+            return None
         distinct, index = np.unique(cond, axis=0, return_inverse=True)
         if len(distinct) > MAX_DISTINCT_CONDITIONS:
-            return None, None
+            return None
         size = max(4, 1 << (len(distinct) - 1).bit_length())
         distinct = np.concatenate([distinct, np.zeros((size - len(distinct), cond.shape[1]), "float32")])
         return distinct.astype("float32"), index.reshape(-1).astype("int32")
+
+    @staticmethod
+    def _no_distinct(rows: int):
+        """The placeholder ``(distinct, index)`` arguments of a compiled sampler that embeds per row."""
+        return np.zeros((1, 1), "float32"), np.zeros(rows, "int32")
+
+    # --- the distilled one-step sampler (distill: true; _distillation.py) ---------------
+    def _uses_student(self, controls) -> bool:
+        """Whether ``controls`` ask for (or leave the choice to) the one-step student."""
+        if controls.distilled and self.student is None:
+            raise UsageError("sampling controls of the diffusion family: distilled=true needs a model trained with "
+                             "model.options.distill: true")
+        if self.student is None or controls.distilled is False:
+            return False
+        chosen = (controls.steps, controls.eta, controls.guidance, controls.guidance_interval)
+        return bool(controls.distilled) or all(v is None for v in chosen)
+
+    def student_x0(self, x, cond, known=None, clip: bool = True):
+        """The student's one-step sample from the noise ``x`` for the conditions ``cond``
+        (``known``: their ``(distinct, index)`` form), clipped to the data's range."""
+        tt = ops.ones((1, 1), "float32")
+        if not self.cond_dim:
+            out = self.student([x, tt, ops.zeros((1, 1), "float32")], training=False)
+        elif known is not None:
+            distinct, index = known
+            out = self.student_by_condition(x, tt, self._condition_input(distinct, ops.zeros((ops.shape(distinct)[0], 1))), index)
+        else:
+            out = self.student([x, tt, self._condition_input(cond, ops.zeros((ops.shape(x)[0], 1)))], training=False)
+        if not clip:
+            return out
+        return ops.minimum(ops.maximum(out, self._grid_or_row(self.clip_low)), self._grid_or_row(self.clip_high))
+
+    def _student_sample(self, start, cond, distinct, index, *, rows: int, by_condition: bool):
+        """Decoded one-step samples from ``start``, in pieces as the fused sampler."""
+        def piece(a, b, _seed):
+            c = cond[a:b]
+            return self._finish(self.student_x0(start[a:b], c, (distinct, index[a:b]) if by_condition else None), c)
+
+        return in_row_chunks(piece, int(rows), chunks=1 if backends.on_accelerator() else FUSED_PIECES)
+
+    def _sample_with_student(self, n: int, seed: int, cond: np.ndarray, temperature, batch_size: int) -> np.ndarray:
+        """``n`` samples of the one-step student (the same starting noise as the sampler's)."""
+        noise_fn = self._fn(("noise", 1, False))
+
+        def call(k, a, b):
+            rows = padded_rows(b - a)
+            part = np.concatenate([cond[a:b], np.zeros((rows - (b - a), cond.shape[1]), "float32")])
+            start, _ = noise_fn(part, temperature, state=seed_state(seed, k))
+            known = self._distinct_conditions(part)
+            out = self._fn(("student", rows, known is not None))(start, part, *(known or self._no_distinct(rows)))
+            return first_rows(out, b - a, transposed=self.is_table)
+
+        return fill_batches(n, min(int(batch_size), self._batch_cap(1, False, False)), self.spec.shape, call,
+                            transposed=self.is_table)
+
+    def teacher_samples(self, cond: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x_T, x̂0)`` for the rows of ``cond``: starting noise drawn with the seed
+        ``state`` and the deterministic DDIM sample from it at the model's default steps,
+        guidance and guidance interval, as diffused."""
+        o = self.options
+        schedule = ddim_schedule(self.alpha_bar, o.steps, 0.0)
+        span = guided_span(schedule, o.guidance_interval) if self.cond_dim and o.guidance > 0 else (0, 0)
+        n, rows = len(cond), padded_rows(len(cond))
+        cond = np.concatenate([cond, np.zeros((rows - n, cond.shape[1]), "float32")])
+        start, noise = self._fn(("noise", len(schedule["t"]), False))(cond, np.float32(1.0), state=state)
+        known = self._distinct_conditions(cond)
+        pieces = self._fn(("fused", span, False, rows, known is not None, False))(
+            start, noise, cond, schedule["t"], schedule["ab"], schedule["ab_prev"], schedule["sigma"],
+            np.float32(o.guidance), *(known or self._no_distinct(rows)),
+        )
+        return to_numpy(start)[:n], np.concatenate([to_numpy(p) for p in pieces])[:n]
 
     def sample_loop(self, start, noise, cond, schedule, guidance, span: tuple[int, int], stochastic: bool):
         """The reference DDIM sampler: a Python loop calling one compiled step per DDIM
@@ -724,6 +826,9 @@ class DiffusionFamily(ModelFamily):
             raise UsageError("diffusion channels must list at least one positive width per resolution")
         check_condition_on(spec, options.condition_on, self.name)
         check_interval(options.guidance_interval, f"{self.name} options")
+        if options.distill and options.categorical == "multinomial" and spec.layout == "table":
+            raise UsageError("diffusion distill needs Gaussian diffusion of the categories (its sampler is a deterministic map); "
+                             "drop distill or use categorical: gaussian")
 
 
 family = DiffusionFamily()

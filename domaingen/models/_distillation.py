@@ -18,7 +18,7 @@ import numpy as np
 
 from .._quiet import keras_module
 from . import optimizers
-from ._loop import Phase, StepRunner, train_epochs
+from ._loop import Phase, StepRunner, epoch_indices, train_epochs
 from ._sampling import batched, seed_state
 
 __all__ = ["teacher_pairs", "train_student", "PAIR_BATCH"]
@@ -61,14 +61,10 @@ def train_student(
 
     optimizer = optimizers.Adam(learning_rate=learning_rate)
     runner = StepRunner(model, [Phase("distill", loss, model.student.trainable_variables, optimizer)], model.options.jit_compile)
-    orders: dict[int, np.ndarray] = {}
+    indices = epoch_indices(rng, len(start), batch, steps_per_epoch)
 
     def draw(epoch, first, count):
-        if epoch not in orders:
-            orders.clear()
-            perm = rng.permutation(len(start))
-            orders[epoch] = np.concatenate([perm, perm[: steps_per_epoch * batch - len(start)]])
-        idx = orders[epoch][first * batch : (first + count) * batch]
+        idx = indices(epoch, first, count)
         shape = (count, batch)
         return [(start[idx].reshape(*shape, *start.shape[1:]), cond[idx].reshape(*shape, -1),
                  target[idx].reshape(*shape, *target.shape[1:]))]

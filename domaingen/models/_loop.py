@@ -35,7 +35,7 @@ from .._quiet import keras_module
 from . import backends
 from ._phases import Phase, PrivateGradient
 
-__all__ = ["Phase", "PrivateGradient", "StepRunner", "train_epochs", "reads_logs_only", "steps_per_call"]
+__all__ = ["Phase", "PrivateGradient", "StepRunner", "train_epochs", "reads_logs_only", "steps_per_call", "epoch_indices"]
 
 keras = keras_module()
 ops = keras.ops
@@ -59,6 +59,23 @@ def StepRunner(model: Any, phases: Sequence[Phase], jit: bool | None = None) -> 
 def steps_per_call(step_bytes: int, limit: int = MAX_STEPS_PER_CALL) -> int:
     """Steps per compiled call: at most ``limit`` and at most ``MAX_CALL_BYTES`` of inputs."""
     return int(max(1, min(limit, MAX_CALL_BYTES // max(1, step_bytes))))
+
+
+def epoch_indices(rng: np.random.Generator, n: int, batch: int, steps_per_epoch: int) -> Callable[[int, int, int], np.ndarray]:
+    """``indices(epoch, first, count)``: the sample indices of steps ``first`` to
+    ``first + count`` of ``epoch`` (``count * batch`` of them). Each epoch visits every
+    sample once in an order drawn from ``rng``, its last batch topped up from the epoch's
+    first samples; one epoch's order is held at a time."""
+    orders: dict[int, np.ndarray] = {}
+
+    def indices(epoch: int, first: int, count: int) -> np.ndarray:
+        if epoch not in orders:
+            orders.clear()
+            perm = rng.permutation(n)
+            orders[epoch] = np.concatenate([perm, perm[: steps_per_epoch * batch - n]])
+        return orders[epoch][first * batch : (first + count) * batch]
+
+    return indices
 
 
 # --- the epoch driver ------------------------------------------------------------------------

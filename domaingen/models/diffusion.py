@@ -40,7 +40,7 @@ from . import backends, optimizers
 from ._distillation import train_student
 from ._sampling import batched, fill_batches, in_row_chunks, seed_state, to_numpy
 from ._labels import check_label_codes, draw_labels, label_one_hot
-from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, train_epochs
+from ._loop import MAX_STEPS_PER_CALL, Phase, StepRunner, epoch_indices, train_epochs
 from ._options import SpecModel
 from ._table import TableLayout, check_training_data
 from .base import ModelFamily, Samples, check_condition_on
@@ -552,14 +552,10 @@ class Diffusion(SpecModel, keras.Model):
         optimizer = optimizers.Adam(learning_rate=learning_rate, use_ema=momentum > 0, ema_momentum=momentum or 0.99)
         runner = StepRunner(self, [Phase("loss", self.denoising_loss, self.denoiser.trainable_variables, optimizer)],
                             self.options.jit_compile)
-        orders: dict[int, np.ndarray] = {}
+        indices = epoch_indices(rng, len(x), batch, steps_per_epoch)
 
         def draw(epoch, first, count):
-            if epoch not in orders:
-                orders.clear()
-                perm = rng.permutation(len(x))
-                orders[epoch] = np.concatenate([perm, perm[: steps_per_epoch * batch - len(x)]])
-            idx = orders[epoch][first * batch : (first + count) * batch]
+            idx = indices(epoch, first, count)
             return [(x[idx].reshape(count, batch, *x.shape[1:]), cond[idx].reshape(count, batch, -1))]
 
         epoch_end = None

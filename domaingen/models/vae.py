@@ -37,7 +37,7 @@ from ._options import SpecModel
 from . import backends, optimizers
 from ._sampling import batched, fill_batches, in_row_chunks, seed_state, to_numpy
 from ._random import standard_normal
-from ._loop import MAX_STEPS_PER_CALL, Phase, PrivateGradient, StepRunner, train_epochs
+from ._loop import MAX_STEPS_PER_CALL, Phase, PrivateGradient, StepRunner, epoch_indices, train_epochs
 from ..privacy import PoissonBatches, PrivateTraining, plan_dp_sgd, spent_record
 from ._table import TableLayout, check_training_data
 from .base import ModelFamily, Samples, check_condition_on
@@ -253,14 +253,10 @@ class VAE(PrivateTraining, SpecModel, keras.Model):
         steps_per_epoch = -(-len(x) // batch)
         optimizer = optimizers.Adam(learning_rate=learning_rate)
         runner = StepRunner(self, [Phase("loss", self.elbo_loss, self.trainable_variables, optimizer)], self.options.jit_compile)
-        orders: dict[int, np.ndarray] = {}
+        indices = epoch_indices(rng, len(x), batch, steps_per_epoch)
 
         def draw(epoch, first, count):
-            if epoch not in orders:
-                orders.clear()
-                perm = rng.permutation(len(x))
-                orders[epoch] = np.concatenate([perm, perm[: steps_per_epoch * batch - len(x)]])
-            idx = orders[epoch][first * batch : (first + count) * batch]
+            idx = indices(epoch, first, count)
             kl = np.full((count,), self.options.kl_weight(epoch, self.is_table), "float32")
             return [(x[idx].reshape(count, batch, *x.shape[1:]), y[idx].reshape(count, batch, -1), kl)]
 

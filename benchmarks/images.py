@@ -24,6 +24,7 @@ U-Net, 20 DDIM steps with eta 1 and guidance 0.5 at the noise levels σ in (0.5,
     python benchmarks/images.py                                   # all variants, 8x8 and 28x28
     python benchmarks/images.py --variants dcgan --sizes 8 --epochs 8=300
     python benchmarks/images.py --variants diffusion,vae --sizes 8 --epochs 8=60 --n-generate 2000 --timings 1
+    python benchmarks/images.py --variants diffusion --sizes 8 --epochs 8=100 --sampling '[{"guidance_interval": null, "eta": 0.0}]'
 """
 
 from __future__ import annotations
@@ -79,7 +80,25 @@ def _median_rate(call, count: int, timings: int) -> float:
     return count / float(np.median(seconds))
 
 
+REPORT_KEYS = ("fd_classifier", "fd_floor", "fd_ratio", "conditional_accuracy", "classifier_holdout_accuracy",
+               "precision", "recall", "coverage", "memorised_share", "exact_copies")
+
+
+def _sample_and_score(bundle, recipe, train, holdout, args) -> dict:
+    """Generation rates (after a warm-up at the timed size) and the plugin's report."""
+    model, n = bundle.model, args.n_generate
+    model.sample(n, seed=0)  # warm-up: trace the sampling function for the timed size
+    model_rate = _median_rate(lambda: model.sample(n, seed=1), n, args.timings)
+    bundle.generate(n, seed=0)
+    e2e_rate = _median_rate(lambda: bundle.generate(n, seed=2), n, args.timings)
+    synthetic = bundle.generate(args.n_eval, seed=3)
+    report = bundle.plugin.evaluate(train, synthetic, holdout, recipe.evaluate_options, None, np.random.default_rng(args.seed))
+    return {"model_img_s": model_rate, "e2e_img_s": e2e_rate, "peak_mib": rss_mib(), **{k: report.get(k) for k in REPORT_KEYS}}
+
+
 def bench_one(variant: str, size: int, epochs: int, args) -> dict:
+    """Train one variant, then time and score it; each ``--sampling`` override of its
+    model options is timed and scored again on the same trained model (key ``sampling``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from domaingen import pipeline
     from domaingen._quiet import keras_module
@@ -92,29 +111,16 @@ def bench_one(variant: str, size: int, epochs: int, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         bundle = pipeline.train(recipe, Path(tmp) / "bundle", data=(train, holdout))
         fit_seconds = float(bundle.meta["seconds"]["train"])
-        model, n = bundle.model, args.n_generate
-        model.sample(n, seed=0)  # warm-up: trace the sampling function for the timed size
-        model_rate = _median_rate(lambda: model.sample(n, seed=1), n, args.timings)
-        bundle.generate(n, seed=0)
-        e2e_rate = _median_rate(lambda: bundle.generate(n, seed=2), n, args.timings)
-        synthetic = bundle.generate(args.n_eval, seed=3)
-        rng = np.random.default_rng(args.seed)
-        report = bundle.plugin.evaluate(train, synthetic, holdout, recipe.evaluate_options, None, rng)
-    keys = ("fd_classifier", "fd_floor", "fd_ratio", "conditional_accuracy", "classifier_holdout_accuracy",
-            "precision", "recall", "coverage", "memorised_share", "exact_copies")
-    return {
-        "variant": variant,
-        "size": size,
-        "epochs": epochs,
-        "train_images": len(train),
-        "fit_s": fit_seconds,
-        "train_img_s": epochs * len(train) / fit_seconds,
-        "model_img_s": model_rate,
-        "e2e_img_s": e2e_rate,
-        "peak_mib": rss_mib(),
-        "growth_mib": rss_mib() - base_rss,
-        **{k: report.get(k) for k in keys},
-    }
+        row = {"variant": variant, "size": size, "epochs": epochs, "train_images": len(train), "fit_s": fit_seconds,
+               "train_img_s": epochs * len(train) / fit_seconds, **_sample_and_score(bundle, recipe, train, holdout, args)}
+        trained, resampled = bundle.model.options, []
+        for override in json.loads(args.sampling or "[]"):  # same weights, other sampling options
+            bundle.model.options = type(trained).model_validate({**trained.model_dump(), **override})
+            resampled.append({"variant": f"{variant} {json.dumps(override)}", "size": size, "epochs": epochs,
+                              **_sample_and_score(bundle, recipe, train, holdout, args)})
+        bundle.model.options = trained
+    row["growth_mib"] = rss_mib() - base_rss
+    return {**row, "sampling": resampled} if resampled else row
 
 
 def _fmt(value, spec: str) -> str:
@@ -155,6 +161,9 @@ def main(argv=None) -> int:
     parser.add_argument("--classifier-epochs", type=int, default=20)
     parser.add_argument("--timings", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sampling", default=None,
+                        help="JSON list of model.options overrides, each sampled and scored again on the trained model, "
+                             "e.g. '[{\"guidance\": 0.0, \"eta\": 1.0}]'")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     args = parser.parse_args(argv)
     epochs = {int(k): int(v) for k, v in (item.split("=") for item in args.epochs.split(","))}
@@ -165,8 +174,10 @@ def main(argv=None) -> int:
     for size in sizes:
         for variant in args.variants.split(","):
             label = {"variant": variant, "size": size}
-            rows.append(run_in_fresh_process(ctx, bench_one, label, variant, size, epochs.get(size, 30), args))
-            print(json.dumps(rows[-1], default=float), flush=True)
+            row = run_in_fresh_process(ctx, bench_one, label, variant, size, epochs.get(size, 30), args)
+            for done in [row, *row.pop("sampling", [])]:
+                rows.append(done)
+                print(json.dumps(done, default=float), flush=True)
     print()
     print_table(rows)
     if args.json:

@@ -70,8 +70,7 @@ def test_same_seed_gives_the_same_student():
         model.train_on(mixed_table(400), epochs=2, batch_size=100, learning_rate=1e-3, callbacks=[], seed=seed)
         return model.generate(200, seed=0)
 
-    np.testing.assert_array_equal(fit(5), fit(5))
-    assert not np.array_equal(fit(5), fit(6))
+    np.testing.assert_array_equal(fit(5), fit(5))  # (a seed's effect on training: test_diffusion.py)
 
 
 def test_distill_refuses_multinomial_categories():

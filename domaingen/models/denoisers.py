@@ -316,9 +316,8 @@ class TableMLPByCondition:
     (sampling: every row is at the same step, so the time needs one row as well)."""
 
     def __init__(self, model):
-        name = model.name
         self.layer = model.get_layer
-        self.name = name
+        self.name = model.name
         self.blocks = [layer for layer in model.layers if isinstance(layer, DenseResBlock)]
 
     def __call__(self, x, t, conditions, index):

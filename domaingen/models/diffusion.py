@@ -353,6 +353,26 @@ class Diffusion(SpecModel, keras.Model):
         return mse + ce / len(self.cat_segments)
 
     # --- one DDIM step (shared by both samplers) ----------------------------------------
+    def _outputs(self, network, by_condition, x, tt, cond, known, guided: bool):
+        """``network``'s output for the rows ``x`` at the time ``tt`` under their conditions
+        ``cond`` (``known``: their ``(distinct, index)`` form, evaluated by ``by_condition``,
+        the network's ``TableMLPByCondition``); ``guided``: the conditional and the null
+        passes as one call on the doubled batch, conditional rows first."""
+        if not self.cond_dim:  # no condition: the whole embedding is one row per step
+            return network([x, tt, ops.zeros((1, 1), "float32")], training=False)
+        rows = cond if known is None else known[0]
+        zeros = ops.zeros((ops.shape(rows)[0], 1), "float32")
+        inputs = self._condition_input(rows, zeros)
+        if guided:
+            x = ops.concatenate([x, x], 0)
+            inputs = ops.concatenate([inputs, self._condition_input(rows, zeros + 1.0)], 0)
+        if known is None:
+            return network([x, tt, inputs], training=False)
+        index = known[1]
+        if guided:
+            index = ops.concatenate([index, index + ops.shape(rows)[0]], 0)
+        return by_condition(x, tt, inputs, index)
+
     def _predict(self, x, t_frac, cond, guidance, guided: bool, by_condition=None):
         """The denoiser's output at ``t_frac``; ``guided``: ``(1 + w) out(c) - w out(∅)``,
         both passes in one call on the doubled batch. Every sample is at the same step, so
@@ -360,28 +380,13 @@ class Diffusion(SpecModel, keras.Model):
         sample, and broadcasts over the batch. ``by_condition``: ``(distinct, index)``,
         the distinct condition vectors of a table's rows and each row's, for the fast path
         ``TableMLPByCondition`` (same result)."""
-        batch = ops.shape(x)[0]
         tt = ops.reshape(ops.cast(t_frac, "float32"), (1, 1))
-        if not self.cond_dim:  # no condition: the whole embedding is one row per step
-            return self.denoiser([x, tt, ops.zeros((1, 1), "float32")], training=False)
-        if by_condition is not None:
-            distinct, index = by_condition
-            zeros = ops.zeros((ops.shape(distinct)[0], 1), "float32")
-            if not guided:
-                return self.by_condition(x, tt, self._condition_input(distinct, zeros), index)
-            conditions = ops.concatenate([self._condition_input(distinct, zeros), self._condition_input(distinct, zeros + 1.0)], 0)
-            both = self.by_condition(ops.concatenate([x, x], 0), tt, conditions,
-                                     ops.concatenate([index, index + ops.shape(distinct)[0]], 0))
-        else:
-            zeros = ops.zeros((batch, 1), "float32")
-            if not guided:
-                return self.denoiser([x, tt, self._condition_input(cond, zeros)], training=False)
-            both = self.denoiser(
-                [ops.concatenate([x, x], 0), tt,
-                 ops.concatenate([self._condition_input(cond, zeros), self._condition_input(cond, zeros + 1.0)], 0)],
-                training=False,
-            )
-        conditional, unconditional = both[:batch], both[batch:]
+        guided = guided and bool(self.cond_dim)
+        out = self._outputs(self.denoiser, self.by_condition, x, tt, cond, by_condition, guided)
+        if not guided:
+            return out
+        batch = ops.shape(x)[0]
+        conditional, unconditional = out[:batch], out[batch:]
         return conditional + guidance * (conditional - unconditional)
 
     def ddim_step(self, x, t_frac, ab, ab_prev, sigma, noise, cond, guidance, guided: bool, by_condition=None):
@@ -664,7 +669,7 @@ class Diffusion(SpecModel, keras.Model):
 
         def call(k, a, b):
             rows = padded_rows(b - a)  # few distinct sizes: each compiles once (the core asks for varying sizes)
-            part = np.concatenate([cond[a:b], np.zeros((rows - (b - a), cond.shape[1]), "float32")])
+            part = zero_padded(cond[a:b], rows)
             start, noise = noise_fn(part, temperature, state=seed_state(seed, k))
             if sampler == "fused":
                 known = self._distinct_conditions(part)
@@ -689,8 +694,7 @@ class Diffusion(SpecModel, keras.Model):
         if len(distinct) > MAX_DISTINCT_CONDITIONS:
             return None
         size = max(4, 1 << (len(distinct) - 1).bit_length())
-        distinct = np.concatenate([distinct, np.zeros((size - len(distinct), cond.shape[1]), "float32")])
-        return distinct.astype("float32"), index.reshape(-1).astype("int32")
+        return zero_padded(distinct, size), index.reshape(-1).astype("int32")
 
     @staticmethod
     def _no_distinct(rows: int):
@@ -711,14 +715,7 @@ class Diffusion(SpecModel, keras.Model):
     def student_x0(self, x, cond, known=None, clip: bool = True):
         """The student's one-step sample from the noise ``x`` for the conditions ``cond``
         (``known``: their ``(distinct, index)`` form), clipped to the data's range."""
-        tt = ops.ones((1, 1), "float32")
-        if not self.cond_dim:
-            out = self.student([x, tt, ops.zeros((1, 1), "float32")], training=False)
-        elif known is not None:
-            distinct, index = known
-            out = self.student_by_condition(x, tt, self._condition_input(distinct, ops.zeros((ops.shape(distinct)[0], 1))), index)
-        else:
-            out = self.student([x, tt, self._condition_input(cond, ops.zeros((ops.shape(x)[0], 1)))], training=False)
+        out = self._outputs(self.student, self.student_by_condition, x, ops.ones((1, 1), "float32"), cond, known, False)
         if not clip:
             return out
         return ops.minimum(ops.maximum(out, self._grid_or_row(self.clip_low)), self._grid_or_row(self.clip_high))
@@ -737,7 +734,7 @@ class Diffusion(SpecModel, keras.Model):
 
         def call(k, a, b):
             rows = padded_rows(b - a)
-            part = np.concatenate([cond[a:b], np.zeros((rows - (b - a), cond.shape[1]), "float32")])
+            part = zero_padded(cond[a:b], rows)
             start, _ = noise_fn(part, temperature, state=seed_state(seed, k))
             known = self._distinct_conditions(part)
             out = self._fn(("student", rows, known is not None))(start, part, *(known or self._no_distinct(rows)))
@@ -754,7 +751,7 @@ class Diffusion(SpecModel, keras.Model):
         schedule = ddim_schedule(self.alpha_bar, o.steps, 0.0)
         span = guided_span(schedule, o.guidance_interval) if self.cond_dim and o.guidance > 0 else (0, 0)
         n, rows = len(cond), padded_rows(len(cond))
-        cond = np.concatenate([cond, np.zeros((rows - n, cond.shape[1]), "float32")])
+        cond = zero_padded(cond, rows)
         start, noise = self._fn(("noise", len(schedule["t"]), False))(cond, np.float32(1.0), state=state)
         known = self._distinct_conditions(cond)
         pieces = self._fn(("fused", span, False, rows, known is not None, False))(
@@ -785,6 +782,11 @@ def padded_rows(rows: int) -> int:
     if rows > 4096:
         return -(-rows // 4096) * 4096
     return max(16, 1 << (int(rows) - 1).bit_length())
+
+
+def zero_padded(rows: np.ndarray, count: int) -> np.ndarray:
+    """The float32 ``rows`` followed by zero rows up to ``count`` (a compiled batch size)."""
+    return np.concatenate([rows, np.zeros((count - len(rows), *rows.shape[1:]), "float32")]).astype("float32")
 
 
 def first_rows(pieces, rows: int, *, transposed: bool):
